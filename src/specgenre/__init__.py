@@ -1,0 +1,50 @@
+"""specgenre: music genre classification from spectrograms, shaped as scikit-learn estimators.
+
+Public names are imported lazily, so ``import specgenre`` stays fast and
+does not import torch until a neural estimator is asked for.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_LAZY = {
+    # data
+    "load_gtzan": "datasets",
+    "load_gtzan_features": "datasets",
+    "make_genre_clips": "datasets",
+    # transformers
+    "AudioLoader": "audio",
+    "load_audio": "audio",
+    "ClipSegmenter": "segment",
+    "SpectrogramTransformer": "spectrogram",
+    "FeatureExtractor": "features",
+    # estimators
+    "XGBoostClassifier": "boosting",
+    "TrackAggregator": "aggregate",
+    "group_segments": "aggregate",
+    "CNNClassifier": "neural",
+    "ResNet18Classifier": "neural",
+    # study
+    "STUDY_ROWS": "study",
+    "make_row": "study",
+    # exploration
+    "similar_tracks": "similarity",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'specgenre' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"specgenre.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,76 @@
+"""Parallel maps with an optional progress bar, shared by every batch job."""
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from tqdm.auto import tqdm
+
+
+def parallel_map(func, items, *, n_jobs=None, progress=False, desc=None, prefer=None):
+    """Apply ``func`` to every item, in order, optionally in parallel.
+
+    Parameters
+    ----------
+    func : callable
+        Function of one argument.
+    items : sequence
+        Items to map over.
+    n_jobs : int or None, default=None
+        Number of joblib workers (``None`` means 1 unless inside a
+        :func:`joblib.parallel_config` context; ``-1`` means all cores).
+    progress : bool, default=False
+        Show a tqdm progress bar.
+    desc : str, optional
+        Label of the progress bar.
+    prefer : {"processes", "threads"} or None
+        joblib backend preference.
+
+    Returns
+    -------
+    results : list
+        ``[func(item) for item in items]``.
+    """
+    items = list(items)
+    bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False)
+    try:
+        if effective_n_jobs(n_jobs) == 1 or len(items) <= 1:
+            results = []
+            for item in items:
+                results.append(func(item))
+                bar.update()
+            return results
+        runner = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")
+        results = []
+        for result in runner(delayed(func)(item) for item in items):
+            results.append(result)
+            bar.update()
+        return results
+    finally:
+        bar.close()
+
+
+def chunk_slices(n, n_chunks):
+    """Split ``range(n)`` into at most ``n_chunks`` contiguous, nearly equal slices."""
+    n_chunks = max(1, min(int(n_chunks), n))
+    bounds = np.linspace(0, n, n_chunks + 1).astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def parallel_batches(func, X, *, n_jobs=None, batch_size=None, progress=False, desc=None):
+    """Apply a batched ``func`` to contiguous row blocks of ``X`` and stack the results.
+
+    ``func`` takes an array of rows and returns an array with as many rows.
+    Blocks are sized so that every worker gets work and the progress bar moves.
+    """
+    n = len(X)
+    if n == 0:
+        return func(X)
+    workers = effective_n_jobs(n_jobs)
+    if batch_size is None:
+        n_chunks = workers * 4 if (workers > 1 or progress) else 1
+    else:
+        n_chunks = int(np.ceil(n / batch_size))
+    slices = chunk_slices(n, n_chunks)
+    # pass the blocks themselves, so each worker receives only its own rows
+    parts = parallel_map(func, [X[s] for s in slices], n_jobs=n_jobs, progress=progress,
+                         desc=desc)
+    return np.concatenate(parts, axis=0)

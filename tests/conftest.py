@@ -1,0 +1,49 @@
+"""Shared fixtures: real data from ../shared (skipped when absent) and tiny synthetic audio."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SPECGENRE_SHARED", REPO.parent / "shared"))
+DATA = SHARED / "data"
+
+
+def _require(path):
+    if not path.exists():
+        pytest.skip(f"real GTZAN material not found at {path} (set SPECGENRE_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def gtzan_dev():
+    """Root of the 51 FLAC dev tracks (``<genre>/<genre>.000NN.flac``)."""
+    return _require(DATA / "gtzan_dev")
+
+
+@pytest.fixture(scope="session")
+def gtzan_features_dir():
+    """Folder with Kaggle's feature tables."""
+    return _require(DATA / "gtzan_features")
+
+
+@pytest.fixture(scope="session")
+def gtzan_splits_dir():
+    return _require(DATA / "gtzan_splits")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def write_wav(path, y, sr=22050, subtype="PCM_16"):
+    """Write a float waveform (1-D mono or 2-D (n, channels)) to ``path``."""
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.asarray(y), sr, subtype=subtype)
+    return path
