@@ -31,6 +31,9 @@ _LAZY = {
     "make_row": "study",
     # exploration
     "similar_tracks": "similarity",
+    "plot_confusion_matrix": "plotting",
+    "plot_spectrogram_examples": "plotting",
+    "plot_embedding_map": "plotting",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
