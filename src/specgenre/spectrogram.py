@@ -1,0 +1,350 @@
+"""dB-scaled STFT and mel spectrograms of waveform batches, equal to librosa's."""
+
+import numbers
+from functools import lru_cache, partial
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._parallel import chunk_slices, parallel_map
+
+__all__ = ["SpectrogramTransformer"]
+
+# librosa's amin: amplitude_to_db uses 1e-5 on magnitudes (1e-10 on power),
+# power_to_db 1e-10 on power; both scales clamp power at this value.
+_AMIN_POWER = 1e-10
+# frames per FFT call: keeps the windowed frames and their spectrum in L2
+_FFT_BYTES = 1 << 19
+# most rows per parallel task (when n_jobs > 1 or progress=True)
+_ROWS_PER_TASK = 256
+# mel filters per dense band of the filterbank (see _mel_bands)
+_MEL_GROUP = 8
+
+
+@lru_cache(maxsize=32)
+def _window(n_fft, dtype):
+    """Periodic Hann window, as ``librosa.filters.get_window("hann", n_fft)``."""
+    from scipy.signal import get_window
+
+    w = get_window("hann", n_fft, fftbins=True).astype(dtype)
+    w.setflags(write=False)
+    return w
+
+
+@lru_cache(maxsize=32)
+def _mel_bands(sr, n_fft, n_mels):
+    """librosa's mel filterbank, cut into dense bands of ``_MEL_GROUP`` filters.
+
+    Each mel filter is non-zero over a few neighbouring FFT bins only, so
+    the ``(n_mels, n_bins)`` matrix is mostly zeros. Consecutive filters are
+    grouped and each group is multiplied with just the bins it covers:
+    the same products and sums as the full matrix product (the skipped
+    terms are exact zeros), with ~14x fewer operations for 128 mels and
+    2048-point FFTs.
+
+    Returns a tuple of ``(m0, m1, lo, hi, W)``: filters ``m0:m1`` use bins
+    ``lo:hi`` with weights ``W`` of shape ``(m1 - m0, hi - lo)``, float32.
+    """
+    import librosa
+
+    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, dtype=np.float32)
+    bands = []
+    for m0 in range(0, n_mels, _MEL_GROUP):
+        m1 = min(m0 + _MEL_GROUP, n_mels)
+        nz = np.flatnonzero(fb[m0:m1].any(axis=0))
+        if len(nz) == 0:  # empty filters (n_mels too large for n_fft): zeros
+            continue
+        lo, hi = int(nz[0]), int(nz[-1]) + 1
+        W = np.ascontiguousarray(fb[m0:m1, lo:hi])
+        W.setflags(write=False)
+        bands.append((m0, m1, lo, hi, W))
+    return tuple(bands)
+
+
+def _n_frames(n_samples, n_fft, hop_length):
+    # librosa.stft with center=True pads n_fft // 2 samples on both sides
+    return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
+
+
+def _to_db(S, ref, top_db):
+    """``librosa.power_to_db(S, ref=ref, amin=1e-10, top_db=top_db)``, in place."""
+    # same dtype as librosa's arithmetic: silence (ref clamped to amin, like
+    # every bin) gives exactly 0 dB
+    amin = S.dtype.type(_AMIN_POWER)
+    np.maximum(S, amin, out=S)
+    np.log10(S, out=S)
+    S *= 10.0
+    S -= 10.0 * np.log10(np.maximum(S.dtype.type(ref), amin))
+    if top_db is not None:
+        np.maximum(S, S.max() - top_db, out=S)
+    return S
+
+
+def _power_image(S, frames, win, chunk, bands, power):
+    """Fill ``S`` (freq, frames) with the power (or mel power) spectrogram of ``frames``.
+
+    ``bands`` are the mel bands of :func:`_mel_bands`, or None for the STFT power.
+    ``power`` is a ``(n_frames, n_bins)`` work buffer of the dtype of ``S``.
+    """
+    import scipy.fft
+
+    for j in range(0, len(frames), chunk):
+        spec = scipy.fft.rfft(frames[j : j + chunk] * win, axis=-1, overwrite_x=True, workers=1)
+        # |X| then squared, as librosa (np.abs is faster than re**2 + im**2)
+        np.abs(spec, out=power[j : j + chunk], casting="same_kind")
+    np.square(power, out=power)
+    if bands is None:  # "db": the STFT power itself
+        S[...] = power.T
+        return
+    S[...] = 0.0  # filters left out of the bands are empty
+    for m0, m1, lo, hi, W in bands:
+        np.matmul(W, power[:, lo:hi].T, out=S[m0:m1])
+
+
+def _spectrogram_block(X, *, scale, sr, n_fft, hop_length, n_mels, top_db, fft_dtype):
+    """Spectrograms of the rows of ``X`` (float32, 2-D): float32 (n, 1, freq, frames).
+
+    Every row is computed on its own (its frames in chunks, its own
+    reference maximum), so results do not depend on how rows are batched.
+    """
+    m, n = X.shape
+    pad = n_fft // 2
+    n_bins = n_fft // 2 + 1
+    n_frames = _n_frames(n, n_fft, hop_length)
+    fft_dtype = np.dtype(fft_dtype).type
+    win = _window(n_fft, fft_dtype)
+    chunk = max(1, _FFT_BYTES // (n_fft * np.dtype(fft_dtype).itemsize))
+    bands = _mel_bands(sr, n_fft, n_mels) if scale == "mel" else None
+    n_out = n_bins if scale == "db" else n_mels
+
+    out = np.empty((m, 1, n_out, n_frames), dtype=np.float32)
+    xp = np.zeros(n + 2 * pad, dtype=np.float32)  # centre padding with zeros
+    frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft)[::hop_length]
+    power = np.empty((n_frames, n_bins), dtype=np.float32)
+    for i in range(m):
+        xp[pad : pad + n] = X[i]
+        S = out[i, 0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            _power_image(S, frames, win, chunk, bands, power)
+        ref = S.max()
+        if np.isfinite(ref):
+            _to_db(S, ref, top_db)
+        else:
+            # |X|^2 overflowed float32 (samples beyond ~1e15): redo this row
+            # in float64, which holds any spectrum of float32 input
+            S64 = np.empty(S.shape, dtype=np.float64)
+            _power_image(S64, frames, _window(n_fft, np.float64), chunk, bands,
+                         np.empty(power.shape, dtype=np.float64))
+            S[...] = _to_db(S64, S64.max(), top_db)
+    return out
+
+
+class SpectrogramTransformer(TransformerMixin, BaseEstimator):
+    """dB-scaled STFT or mel spectrograms of waveforms, as images for CNNs.
+
+    Turns waveforms of shape ``(n, n_samples)`` into float32 images of
+    shape ``(n, 1, n_freqs, n_frames)``. Each row is transformed on its own,
+    so the input may be whole clips or segments (e.g. from
+    :class:`ClipSegmenter`). The two scales are the study's:
+
+    * ``"db"``: ``librosa.amplitude_to_db(np.abs(librosa.stft(y, n_fft=1024,
+      hop_length=512)), ref=np.max)``: Hann window, centred frames padded
+      with zeros (librosa's defaults), ``n_fft // 2 + 1`` frequency rows;
+    * ``"mel"``: ``librosa.power_to_db(librosa.feature.melspectrogram(y=y,
+      sr=sr, n_fft=2048, hop_length=512, n_mels=128), ref=np.max)``.
+
+    Each image is scaled to its own maximum (``ref=np.max`` per row: the
+    loudest bin is 0 dB) and floored at ``-top_db``, so values lie in
+    ``[-top_db, 0]``. A silent row (all zeros) gives an image of zeros
+    (every bin equals the clamped maximum), like librosa. The output is
+    finite for any finite input (librosa's float32 arithmetic overflows to
+    NaN for samples beyond ~1e15; such rows are redone in float64 here).
+
+    With the default ``fft_dtype="float64"`` the result equals librosa's
+    functions applied to each row to within 1e-3 dB. It is computed
+    batched: windows and mel filterbanks are cached, the FFT is one call
+    per block of frames, and the mel projection only multiplies the
+    non-zero band of each filter.
+
+    Parameters
+    ----------
+    scale : {"mel", "db"}, default="mel"
+        ``"mel"`` for dB-scaled mel power spectrograms, ``"db"`` for the
+        dB-scaled STFT magnitude.
+    sr : int, default=22050
+        Sample rate of the waveforms, in Hz (used by the mel filterbank).
+    n_fft : int or None, default=None
+        FFT size (window length). ``None`` means 1024 for ``"db"`` and
+        2048 for ``"mel"``, the study's choices.
+    hop_length : int, default=512
+        Samples between the starts of consecutive frames.
+    n_mels : int, default=128
+        Mel bands (``"mel"`` only).
+    top_db : float or None, default=80.0
+        Floor of the output, in dB below each image's maximum (librosa's
+        default). ``None`` keeps the full range down to the ``amin`` clamp
+        (power 1e-10).
+    fft_dtype : {"float64", "float32"}, default="float64"
+        Precision of the FFT. ``"float64"`` is what librosa computes.
+        ``"float32"`` makes the whole transform ~1.3-1.6x faster but its
+        round-off (~1e-8 of each frame's energy) reaches a few 1e-3 dB in
+        bins near the ``-top_db`` floor (up to 5e-3 dB for ``"db"`` and
+        1.1e-3 dB for ``"mel"`` in our tests): harmless for learning, but
+        not the 1e-3 dB agreement with librosa.
+    n_jobs : int or None, default=None
+        Row blocks transformed in parallel (threads).
+    progress : bool, default=False
+        Show a tqdm progress bar.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Samples per waveform seen in :meth:`fit`.
+    n_fft_ : int
+        FFT size used.
+    n_freqs_ : int
+        Frequency rows of the output: ``n_fft_ // 2 + 1`` or ``n_mels``.
+    n_frames_ : int
+        Time frames of the output: ``1 + (n_samples + 2 * (n_fft_ // 2) - n_fft_) //
+        hop_length``, i.e. ``1 + n_samples // hop_length`` for even ``n_fft``.
+
+    See Also
+    --------
+    ClipSegmenter : cuts clips into the segments this transformer renders.
+    librosa.stft, librosa.feature.melspectrogram, librosa.amplitude_to_db
+
+    Notes
+    -----
+    The output is 4-D, so there are no output feature names
+    (``get_feature_names_out`` is not defined and ``set_output`` is not
+    available). Input is cast to float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from specgenre import SpectrogramTransformer
+    >>> t = np.arange(3 * 22050) / 22050
+    >>> X = np.sin(2 * np.pi * 440 * t)[None, :].astype(np.float32)
+    >>> S = SpectrogramTransformer("mel").fit_transform(X)
+    >>> S.shape, S.dtype, float(S.max()), float(S.min())
+    ((1, 1, 128, 130), dtype('float32'), 0.0, -80.0)
+    """
+
+    _parameter_constraints = {
+        "scale": [StrOptions({"db", "mel"})],
+        "sr": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_fft": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "hop_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_mels": [Interval(numbers.Integral, 1, None, closed="left")],
+        "top_db": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "n_jobs": [numbers.Integral, None],
+        "fft_dtype": [StrOptions({"float64", "float32"})],
+        "progress": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        scale="mel",
+        *,
+        sr=22050,
+        n_fft=None,
+        hop_length=512,
+        n_mels=128,
+        top_db=80.0,
+        fft_dtype="float64",
+        n_jobs=None,
+        progress=False,
+    ):
+        self.scale = scale
+        self.sr = sr
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.top_db = top_db
+        self.fft_dtype = fft_dtype
+        self.n_jobs = n_jobs
+        self.progress = progress
+
+    def _resolved_n_fft(self):
+        if self.n_fft is not None:
+            return int(self.n_fft)
+        return 1024 if self.scale == "db" else 2048
+
+    def output_shape(self, n_samples):
+        """Shape ``(1, n_freqs, n_frames)`` of one image for waveforms of ``n_samples``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Samples per waveform.
+
+        Returns
+        -------
+        shape : tuple of int
+        """
+        n_fft = self._resolved_n_fft()
+        n_freqs = n_fft // 2 + 1 if self.scale == "db" else int(self.n_mels)
+        return (1, n_freqs, _n_frames(int(n_samples), n_fft, int(self.hop_length)))
+
+    def fit(self, X, y=None):
+        """Check the parameters and record the waveform length.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            Waveforms.
+        y : ignored
+
+        Returns
+        -------
+        self : SpectrogramTransformer
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True)
+        self.n_fft_ = self._resolved_n_fft()
+        _, self.n_freqs_, self.n_frames_ = self.output_shape(X.shape[1])
+        return self
+
+    def transform(self, X):
+        """Compute one spectrogram per waveform.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            Waveforms with as many samples as in :meth:`fit`; finite values.
+
+        Returns
+        -------
+        S : ndarray of shape (n_clips, 1, n_freqs_, n_frames_), dtype float32
+            dB values in ``[-top_db, 0]``, 0 at each image's maximum.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True, reset=False)
+        func = partial(
+            _spectrogram_block,
+            scale=self.scale,
+            sr=int(self.sr),
+            n_fft=self.n_fft_,
+            hop_length=int(self.hop_length),
+            n_mels=int(self.n_mels),
+            top_db=None if self.top_db is None else float(self.top_db),
+            fft_dtype=self.fft_dtype,
+        )
+        workers = effective_n_jobs(self.n_jobs)
+        n_chunks = 1
+        if workers > 1 or self.progress:  # blocks for every worker and a moving bar
+            n_chunks = max(4 * workers, -(-len(X) // _ROWS_PER_TASK))
+        slices = chunk_slices(len(X), n_chunks)
+        # scipy.fft, numpy and BLAS release the GIL: threads share X and the result
+        parts = parallel_map(func, [X[s] for s in slices], n_jobs=self.n_jobs,
+                             progress=self.progress, desc="spectrograms", prefer="threads")
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
