@@ -17,6 +17,8 @@ _LAZY = {
     # transformers
     "AudioLoader": "audio",
     "load_audio": "audio",
+    "AudioLoadError": "audio",
+    "read_audio": "audio",
     "ClipSegmenter": "segment",
     "SpectrogramTransformer": "spectrogram",
     "FeatureExtractor": "features",
