@@ -26,8 +26,8 @@ _LAZY = {
     "XGBoostClassifier": "boosting",
     "TrackAggregator": "aggregate",
     "group_segments": "aggregate",
-    "CNNClassifier": "neural",
-    "ResNet18Classifier": "neural",
+    "CNNClassifier": "networks",
+    "ResNet18Classifier": "networks",
     # study
     "STUDY_ROWS": "study",
     "make_row": "study",
@@ -46,7 +46,12 @@ def __getattr__(name):
         module = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'specgenre' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"specgenre.{module}"), name)
+    try:
+        value = getattr(importlib.import_module(f"specgenre.{module}"), name)
+    except ImportError as exc:
+        raise AttributeError(
+            f"specgenre.{name} could not be imported from specgenre.{module}: {exc}"
+        ) from exc
     globals()[name] = value
     return value
 

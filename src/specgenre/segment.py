@@ -7,7 +7,6 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
-from ._validation import check_waveforms
 
 
 class ClipSegmenter(TransformerMixin, BaseEstimator):

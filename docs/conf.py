@@ -1,0 +1,268 @@
+"""Sphinx configuration for specgenre's documentation.
+
+Build with ``nox -s docs`` (warnings are errors). The API reference
+(``api.rst``) is generated at build time from :data:`API_SECTIONS` below, so
+that it documents every public name of ``specgenre.__all__``; see
+:func:`write_api_page`.
+"""
+
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+from pathlib import Path
+
+from sphinx.util import logging as sphinx_logging
+
+import specgenre
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+logger = sphinx_logging.getLogger("specgenre.docs")
+
+# -- project -----------------------------------------------------------------
+
+project = "specgenre"
+author = "specgenre developers"
+copyright = "specgenre developers"
+release = specgenre.__version__
+version = ".".join(release.split(".")[:2])
+
+# -- general -----------------------------------------------------------------
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+default_role = "py:obj"  # `name` links to a Python object
+# no intersphinx: the build must work offline; other projects' pages are
+# linked with plain URLs where it helps
+
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_default_options = {"members": True, "inherited-members": True}
+autodoc_typehints = "none"  # types are in the numpydoc "Parameters" sections
+
+numpydoc_show_class_members = False  # the class template lists the members
+numpydoc_class_members_toctree = False
+# types become :obj: links (unresolved ones stay plain code, without warning);
+# this also keeps names like ``n_segments_`` in types from being read as
+# reST link targets
+numpydoc_xref_param_type = True
+numpydoc_xref_ignore = {"of", "shape", "or", "and", "default", "optional", "like", "dtype"}
+# numpydoc's default aliases point at the Python and NumPy docs through
+# intersphinx (e.g. ":class:`python:int`"), which is not available offline:
+# they would render as "python:int" or warn. Map them to plain names instead.
+numpydoc_xref_aliases = {
+    **{name: name for name in ("None", "True", "False", "list", "tuple", "str", "dict",
+                               "float", "int", "bool", "callable", "numpy")},
+    "string": "str",
+    "boolean": "bool",
+    "iterable": "collections.abc.Iterable",
+    "sequence": "collections.abc.Sequence",
+    "generator": "collections.abc.Generator",
+    "contextmanager": "contextlib.contextmanager",
+    "namedtuple": "collections.namedtuple",
+    "array-like": "numpy.typing.ArrayLike",
+    "array_like": "numpy.typing.ArrayLike",
+    "scalar": "numpy.generic",
+    "np.inf": "numpy.inf",
+    "np.nan": "numpy.nan",
+}
+
+# -- HTML --------------------------------------------------------------------
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"specgenre {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_show_sourcelink = False
+
+# -- example gallery (examples/ is run at build time) -------------------------
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "doc_module": ("specgenre",),
+    "backreferences_dir": "gen_modules/backreferences",
+    "abort_on_example_error": True,  # a failing example fails the build
+    "remove_config_comments": True,
+    "download_all_examples": False,
+    "min_reported_time": 1,
+}
+
+# -- API reference -------------------------------------------------------------
+
+#: Sections of the API page, in order: title -> public names of ``specgenre``.
+#: Every name of ``specgenre.__all__`` (except ``__version__``) must appear in
+#: exactly one section; the build fails otherwise. A name that is not written
+#: yet (its submodule is missing or does not define it) is left out with a
+#: message; set ``SPECGENRE_DOCS_REQUIRE_ALL=1`` to make that an error too.
+API_SECTIONS = {
+    "Data sets": [
+        "load_gtzan",
+        "load_gtzan_features",
+        "make_genre_clips",
+    ],
+    "Audio and spectrograms": [
+        "AudioLoader",
+        "load_audio",
+        "read_audio",
+        "AudioLoadError",
+        "ClipSegmenter",
+        "SpectrogramTransformer",
+        "FeatureExtractor",
+    ],
+    "Classifiers": [
+        "CNNClassifier",
+        "ResNet18Classifier",
+        "XGBoostClassifier",
+        "TrackAggregator",
+        "group_segments",
+    ],
+    "The study's rows": [
+        "STUDY_ROWS",
+        "make_row",
+    ],
+    "Exploration and plots": [
+        "similar_tracks",
+        "plot_confusion_matrix",
+        "plot_spectrogram_examples",
+        "plot_embedding_map",
+    ],
+}
+
+API_HEADER = """\
+.. Generated by docs/conf.py from API_SECTIONS at build time: edit conf.py, not this file.
+
+.. _api:
+
+=============
+API reference
+=============
+
+Every public name is importable from the package itself, e.g.
+``from specgenre import ClipSegmenter``. Estimators follow the
+`scikit-learn estimator API <https://scikit-learn.org/stable/developers/develop.html>`__:
+they can be cloned, grid-searched and put in a pipeline.
+"""
+
+
+def _api_entry(name):
+    """The autosummary entry for public ``name``; None if it is not written yet.
+
+    A name is "not written yet" when its submodule does not exist (or is
+    still a bare folder) or does not define the name. Any other error while
+    importing the submodule is a bug and fails the build.
+    """
+    module = specgenre._LAZY[name]
+    spec = importlib.util.find_spec(f"specgenre.{module}")
+    missing = spec is None or spec.origin is None  # absent, or a folder without __init__
+    if not missing:
+        missing = not hasattr(importlib.import_module(f"specgenre.{module}"), name)
+    if missing:
+        if os.environ.get("SPECGENRE_DOCS_REQUIRE_ALL") == "1":
+            raise RuntimeError(f"specgenre.{name} is public but specgenre.{module} "
+                               "does not define it")
+        return None
+    obj = getattr(specgenre, name)
+    if inspect.isclass(obj) or inspect.isroutine(obj):
+        return name
+    # data: document it where it is defined, so that its ``#:`` comment is found
+    return f"~{module}.{name}"
+
+
+def write_api_page(path=DOCS / "api.rst"):
+    """Write the API page from API_SECTIONS; return the names left out."""
+    public = sorted(set(specgenre.__all__) - {"__version__"})
+    listed = [name for names in API_SECTIONS.values() for name in names]
+    unknown = sorted(set(listed) - set(public))
+    unlisted = sorted(set(public) - set(listed))
+    duplicated = sorted({name for name in listed if listed.count(name) > 1})
+    if unknown or unlisted or duplicated:
+        raise RuntimeError(
+            "docs/conf.py API_SECTIONS is out of step with specgenre.__all__: "
+            f"not public: {unknown}; missing: {unlisted}; listed twice: {duplicated}. "
+            "List every public name in exactly one section of API_SECTIONS."
+        )
+    lines = [API_HEADER]
+    missing = []
+    for title, names in API_SECTIONS.items():
+        entries = []
+        for name in names:
+            entry = _api_entry(name)
+            if entry is None:
+                missing.append(name)
+            else:
+                entries.append(entry)
+        if not entries:
+            continue
+        lines += [title, "=" * len(title), "", ".. currentmodule:: specgenre", "",
+                  ".. autosummary::", "   :toctree: generated/", "   :nosignatures:", ""]
+        lines += [f"   {entry}" for entry in entries]
+        lines.append("")
+    text = "\n".join(lines)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return missing
+
+
+_missing_api = write_api_page()
+
+
+def _report_missing_api(app):
+    if _missing_api:
+        logger.info("API reference: left out, not written yet: %s",
+                    ", ".join(_missing_api))
+
+
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    """Document only members written in specgenre, not those inherited from
+    scikit-learn, skorch, ... (e.g. ``get_params``, ``set_fit_request``):
+    their docstrings refer to their own projects' pages."""
+    target = getattr(obj, "fget", None) or getattr(obj, "__func__", None) or obj
+    module = getattr(target, "__module__", None)
+    if (inspect.isroutine(target) or inspect.isclass(target)) and isinstance(module, str):
+        if module != "specgenre" and not module.startswith("specgenre."):
+            return True
+    return None
+
+
+# a numpydoc "name : type" line, and a fitted-attribute name inside its type
+_PARAM_LINE = re.compile(r"^(\s*[\w*][\w*, ]* : )(.*)$")
+_TRAILING_UNDERSCORE = re.compile(r"(?<![`\w])([A-Za-z_]\w*_)(?![`\w])")
+
+
+def _quote_fitted_names_in_types(app, what, name, obj, options, lines):
+    """Write ``(n_features_in_,)`` in a type as ``(`n_features_in_`,)``.
+
+    numpydoc leaves a token such as ``n_features_in_,`` as it is, and reST
+    then reads ``n_features_in_`` as a link to a target that does not exist.
+    scikit-learn quotes such names by hand; this does it for every type line.
+    """
+    for i, line in enumerate(lines):
+        match = _PARAM_LINE.match(line)
+        if match and "`" not in match.group(2):
+            lines[i] = match.group(1) + _TRAILING_UNDERSCORE.sub(r"`\1`", match.group(2))
+
+
+def setup(app):
+    app.connect("builder-inited", _report_missing_api)
+    app.connect("autodoc-skip-member", _skip_foreign_members)
+    # before numpydoc (priority 500) parses the docstring
+    app.connect("autodoc-process-docstring", _quote_fitted_names_in_types, priority=400)
+
+
+# examples run inside the build: keep Matplotlib headless
+os.environ.setdefault("MPLBACKEND", "Agg")
