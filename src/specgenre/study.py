@@ -1,0 +1,279 @@
+"""The study's rows: one estimator definition per reported figure.
+
+The study compared a small CNN, ResNet18 (from scratch and ImageNet
+pretrained) on dB or mel spectrograms of whole 30 s clips or of 3 s segments
+combined per clip, and XGBoost on Kaggle's hand-crafted features. Each of its
+twelve table rows is declared here as a :class:`StudyRow`; :func:`make_row`
+builds a fresh, unfitted scikit-learn estimator for a row, so a harness can
+fit and score every row the same way.
+
+=================================  ======  ======  ======  ==========  =========
+row                                input   voting  scale   pretrained  reported
+=================================  ======  ======  ======  ==========  =========
+cnn_30s_mel                        30 s    --      mel     no          66 %
+resnet18_scratch_30s_mel           30 s    --      mel     no          71 %
+resnet18_scratch_3s_mv_db          3 s     hard    dB      no          75 %
+resnet18_scratch_3s_prob_db        3 s     soft    dB      no          77 %
+resnet18_pretrained_30s_mel        30 s    --      mel     yes         77 %
+resnet18_pretrained_3s_mv_mel      3 s     hard    mel     yes         83 %
+resnet18_pretrained_3s_prob_mel    3 s     soft    mel     yes         85 %
+resnet18_pretrained_3s_mv_db       3 s     hard    dB      yes         90 %
+resnet18_pretrained_3s_prob_db     3 s     soft    dB      yes         89 %
+xgboost_30s                        30 s    --      --      --          74 %
+xgboost_3s                         3 s     --      --      --          90.4 %
+xgboost_3s_mv                      3 s     hard    --      --          not run
+=================================  ======  ======  ======  ==========  =========
+
+"hard" voting is the study's "3 s + MV" (majority vote of a clip's ten 3 s
+segments), "soft" its "3 s + Prob" (argmax of their mean probabilities);
+both are :class:`TrackAggregator`. The ``xgboost_3s`` figure is a
+segment-level accuracy under a random split of the 3 s table, so segments of
+one track were trained on and tested on: it is inflated by leakage and is
+not comparable with the clip-level rows.
+"""
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = ["STUDY_ROWS", "StudyRow", "make_row", "STUDY_XGBOOST_PARAMS"]
+
+SR = 22050
+
+#: The study's XGBoost settings (the Kaggle GTZAN notebook it followed:
+#: ``XGBClassifier(n_estimators=1000, learning_rate=0.05)``, XGBoost's other
+#: defaults), spelled out for :class:`XGBoostClassifier`.
+STUDY_XGBOOST_PARAMS = MappingProxyType(dict(
+    n_estimators=1000, learning_rate=0.05, max_depth=6, subsample=1.0,
+    colsample_bytree=1.0, min_child_weight=1.0, reg_lambda=1.0, tree_method="hist",
+))
+
+_MODELS = ("cnn", "resnet18", "xgboost")
+_SOURCES = ("audio", "features")
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One row of the study's results table.
+
+    The estimator of a row follows from its fields (see :func:`make_row`):
+    ``model`` picks the classifier, ``scale`` the spectrogram, ``input`` and
+    ``voting`` whether clips are cut into 3 s segments and how segment
+    predictions are combined.
+
+    Parameters
+    ----------
+    name : str
+        Identifier, e.g. ``"resnet18_pretrained_3s_mv_db"``.
+    model : {"cnn", "resnet18", "xgboost"}
+        Classifier family.
+    input : {"30s", "3s"}
+        What one training sample is: a whole 30 s clip or a 3 s segment.
+    voting : {None, "hard", "soft"}
+        None: predictions per training sample (clip for 30 s rows, segment
+        for ``xgboost_3s``); "hard": majority vote of a clip's segments
+        ("3 s + MV"); "soft": argmax of their mean probability ("3 s + Prob").
+    scale : {"mel", "db"} or None
+        Spectrogram scale of the CNN rows (None for XGBoost, which uses the
+        57 Kaggle features).
+    pretrained : bool or None
+        ResNet18 initialised from ImageNet weights (None where it does not apply).
+    study_accuracy : float or None
+        Accuracy reported by the study (a fraction), None if never measured.
+    protocol : str
+        What the reported figure measures.
+    sources : tuple of str
+        Inputs :func:`make_row` can build the row for: ``"audio"`` (waveforms
+        at 22050 Hz) and, for XGBoost, ``"features"`` (Kaggle's tables).
+    """
+
+    name: str
+    model: str
+    input: str
+    voting: str | None
+    scale: str | None
+    pretrained: bool | None
+    study_accuracy: float | None
+    protocol: str
+    sources: tuple = ("audio",)
+
+    @property
+    def title(self):
+        """Short human-readable name, e.g. ``"ResNet18 pretrained, 3 s + MV, dB"``."""
+        model = {"cnn": "CNN", "resnet18": "ResNet18", "xgboost": "XGBoost"}[self.model]
+        if self.pretrained is not None and self.model == "resnet18":
+            model += " pretrained" if self.pretrained else " scratch"
+        how = "30 s" if self.input == "30s" else "3 s"
+        how += {None: "", "hard": " + MV", "soft": " + Prob"}[self.voting]
+        parts = [model, how] + ([{"mel": "mel", "db": "dB"}[self.scale]] if self.scale else [])
+        return ", ".join(parts)
+
+    def make(self, **kwargs):
+        """Build this row's estimator: ``make_row(self.name, **kwargs)``."""
+        return make_row(self.name, **kwargs)
+
+
+_CLIP = "clip-level accuracy, one prediction per 30 s clip"
+_MV = ("clip-level accuracy: majority vote of the predictions for the clip's ten 3 s "
+       "segments (ties broken by summed probability)")
+_PROB = ("clip-level accuracy: argmax of the mean class probabilities of the clip's ten "
+         "3 s segments")
+
+
+def _neural(name, model, input, voting, scale, pretrained, acc):
+    protocol = {None: _CLIP, "hard": _MV, "soft": _PROB}[voting]
+    return StudyRow(name, model, input, voting, scale, pretrained, acc, protocol, ("audio",))
+
+
+_ROWS = [
+    _neural("cnn_30s_mel", "cnn", "30s", None, "mel", None, 0.66),
+    _neural("resnet18_scratch_30s_mel", "resnet18", "30s", None, "mel", False, 0.71),
+    _neural("resnet18_scratch_3s_mv_db", "resnet18", "3s", "hard", "db", False, 0.75),
+    _neural("resnet18_scratch_3s_prob_db", "resnet18", "3s", "soft", "db", False, 0.77),
+    _neural("resnet18_pretrained_30s_mel", "resnet18", "30s", None, "mel", True, 0.77),
+    _neural("resnet18_pretrained_3s_mv_mel", "resnet18", "3s", "hard", "mel", True, 0.83),
+    _neural("resnet18_pretrained_3s_prob_mel", "resnet18", "3s", "soft", "mel", True, 0.85),
+    _neural("resnet18_pretrained_3s_mv_db", "resnet18", "3s", "hard", "db", True, 0.90),
+    _neural("resnet18_pretrained_3s_prob_db", "resnet18", "3s", "soft", "db", True, 0.89),
+    StudyRow(
+        "xgboost_30s", "xgboost", "30s", None, None, None, 0.74,
+        "clip-level accuracy of XGBoost on the 57 features of whole 30 s clips "
+        "(Kaggle's features_30_sec.csv)",
+        ("audio", "features"),
+    ),
+    StudyRow(
+        "xgboost_3s", "xgboost", "3s", None, None, None, 0.904,
+        "segment-level accuracy on a random split of the rows of Kaggle's "
+        "features_3_sec.csv (the Kaggle notebook's train_test_split(test_size=0.3, "
+        "random_state=42)): segments of one track are both trained on and tested on, "
+        "so the figure is inflated by leakage; not comparable with clip-level rows",
+        ("audio", "features"),
+    ),
+    StudyRow(
+        "xgboost_3s_mv", "xgboost", "3s", "hard", None, None, None,
+        "never measured by the study: clip-level accuracy of the majority vote of the "
+        "XGBoost predictions for a clip's 3 s segments, split by track",
+        ("audio", "features"),
+    ),
+]
+
+#: The study's rows in table order: ``name -> StudyRow`` (read-only).
+STUDY_ROWS = MappingProxyType({row.name: row for row in _ROWS})
+
+
+def _set_n_jobs(estimator, n_jobs):
+    if n_jobs is not None and "n_jobs" in estimator.get_params(deep=False):
+        estimator.set_params(n_jobs=n_jobs)
+    return estimator
+
+
+def _classifier(row, random_state, n_jobs):
+    if row.model == "xgboost":
+        from .boosting import XGBoostClassifier
+
+        return XGBoostClassifier(**STUDY_XGBOOST_PARAMS, random_state=random_state,
+                                 n_jobs=n_jobs)
+    # the package's public (lazily imported) names, wherever the module lives
+    import specgenre
+
+    if row.model == "cnn":
+        clf = specgenre.CNNClassifier(random_state=random_state)
+    else:
+        clf = specgenre.ResNet18Classifier(pretrained=row.pretrained, random_state=random_state)
+    return _set_n_jobs(clf, n_jobs)
+
+
+def make_row(name, *, source="audio", random_state=None, n_jobs=None, **overrides):
+    """Build a fresh, unfitted estimator for one of the study's rows.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`STUDY_ROWS`.
+    source : {"audio", "features"}, default="audio"
+        What the estimator takes:
+
+        - ``"audio"``: waveforms ``(n_clips, n_samples)`` at 22050 Hz (30 s
+          GTZAN clips; :func:`load_gtzan`). 30 s rows are a
+          :class:`~sklearn.pipeline.Pipeline` of a
+          :class:`SpectrogramTransformer` (or :class:`FeatureExtractor`
+          for XGBoost) and the classifier; 3 s rows with voting wrap that
+          pipeline in a :class:`TrackAggregator` with ``ClipSegmenter(3.0)``.
+          ``xgboost_3s`` has no voting: it is the 30 s pipeline, to be fed
+          3 s segments (``ClipSegmenter(3.0).fit_segment(clips)`` and the
+          clips' labels repeated by ``clip_index``), since a pipeline cannot
+          change the number of rows of ``y``.
+        - ``"features"`` (XGBoost rows only): Kaggle's tables
+          (:func:`load_gtzan_features`). ``xgboost_30s`` and ``xgboost_3s``
+          are an :class:`XGBoostClassifier` on the table's rows;
+          ``xgboost_3s_mv`` is ``TrackAggregator(XGBoostClassifier(),
+          segmenter="precomputed")``, fed ``group_segments(X, y, groups)``
+          of the 3 s table so that splits are by track.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the classifier.
+    n_jobs : int or None, default=None
+        Workers/threads of the steps that have an ``n_jobs`` parameter.
+    **overrides
+        Parameters of the estimator: a plain name (``n_estimators=200``,
+        ``device="cuda"``, ``max_epochs=5``) goes to the classifier; a name
+        with ``__`` is set on the whole estimator (e.g.
+        ``estimator__spectrogram__n_mels=96`` for a 3 s row).
+
+    Returns
+    -------
+    estimator : scikit-learn classifier
+        Unfitted. XGBoost uses the study's settings
+        (:data:`STUDY_XGBOOST_PARAMS`); the neural classifiers their own
+        defaults.
+
+    Examples
+    --------
+    >>> from specgenre import make_row
+    >>> est = make_row("xgboost_3s_mv", source="features", n_estimators=100)
+    >>> type(est).__name__, est.get_params()["estimator__n_estimators"]
+    ('TrackAggregator', 100)
+    """
+    try:
+        row = STUDY_ROWS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown study row {name!r}; choose one of {list(STUDY_ROWS)}."
+        ) from None
+    if source not in _SOURCES:
+        raise ValueError(f"source must be one of {_SOURCES}; got {source!r}.")
+    if source not in row.sources:
+        raise ValueError(
+            f"row {name!r} has no {source!r} variant (it takes {list(row.sources)}): "
+            "only the XGBoost rows run from Kaggle's feature tables."
+        )
+    from sklearn.pipeline import Pipeline
+
+    from .aggregate import TrackAggregator
+
+    plain = {k: v for k, v in overrides.items() if "__" not in k}
+    nested = {k: v for k, v in overrides.items() if "__" in k}
+    clf = _classifier(row, random_state, n_jobs)
+    if plain:
+        clf.set_params(**plain)
+
+    if source == "features":
+        est = clf
+        if row.voting is not None:
+            est = TrackAggregator(clf, segmenter="precomputed", voting=row.voting)
+    else:
+        if row.model == "xgboost":
+            from .features import FeatureExtractor
+
+            front = ("features", _set_n_jobs(FeatureExtractor(), n_jobs))
+        else:
+            from .spectrogram import SpectrogramTransformer
+
+            front = ("spectrogram",
+                     _set_n_jobs(SpectrogramTransformer(scale=row.scale, sr=SR), n_jobs))
+        est = Pipeline([front, (row.model, clf)])
+        if row.voting is not None:
+            from .segment import ClipSegmenter
+
+            est = TrackAggregator(est, segmenter=ClipSegmenter(3.0, sr=SR), voting=row.voting)
+    if nested:
+        est.set_params(**nested)
+    return est
