@@ -1,0 +1,197 @@
+"""Time Kaggle's 57 GTZAN features per 30 s track on one CPU core: librosa vs specgenre.
+
+Routes, run side by side on the same decoded tracks:
+
+* ``librosa`` -- the straight librosa calls, one feature at a time
+  (``specgenre.features._reference_features``: seven STFTs, HPSS with
+  ``scipy.ndimage.median_filter``), with the options Kaggle's tables were
+  made with;
+* ``specgenre`` -- ``FeatureExtractor(n_jobs=1)``: one shared STFT, exact
+  running medians and numba kernels; the same values.
+
+Everything runs on one core (BLAS/OpenMP/numba limited to one thread, set
+before the imports and with threadpoolctl). The table gives milliseconds
+per track, wall-clock and process CPU time (the median over the tracks of
+the best of ``--repeat`` runs each), and the speed-up; then specgenre's
+time per group of features and the largest difference between the routes.
+Decoding is not timed. JIT compilation and first-call costs are paid
+by a warm-up run before timing.
+
+CPU time is the steadier figure on a shared machine: wall-clock includes
+the time other processes hold the core.
+
+Usage::
+
+    python benchmarks/bench_features.py [--data DIR] [--n-tracks N] [--repeat R]
+
+``--data`` defaults to ``../shared/data/gtzan_dev`` next to the repository
+(audio files, searched recursively, one per genre first); when absent,
+synthetic 30 s clips are used instead.
+"""
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+SR = 22050
+TRACK_SECONDS = 30
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gtzan_dev"
+GROUPS = ("stft", "chroma", "spectral", "rms_zcr", "mfcc", "tempo", "hpss_median",
+          "hpss_masks", "hpss_istft")
+
+
+def find_tracks(data, n_tracks):
+    """Up to ``n_tracks`` audio files, one per genre folder in turn."""
+    exts = {".wav", ".flac", ".au", ".ogg"}
+    paths = sorted(p for p in Path(data).rglob("*") if p.suffix.lower() in exts)
+    by_folder = {}
+    for p in paths:
+        by_folder.setdefault(p.parent.name, []).append(p)
+    ordered = []
+    for rank in range(max((len(v) for v in by_folder.values()), default=0)):
+        ordered += [v[rank] for v in by_folder.values() if rank < len(v)]
+    return [str(p) for p in ordered[:n_tracks]]
+
+
+def load_tracks(paths):
+    import soundfile as sf
+
+    clips = []
+    for path in paths:
+        y, sr = sf.read(path, dtype="float32", always_2d=True)
+        if sr != SR:
+            raise ValueError(f"{path}: sampling rate {sr}, expected {SR}")
+        clips.append(y.mean(axis=1, dtype=np.float32)[: TRACK_SECONDS * SR])
+    return clips
+
+
+def synthetic_tracks(n_tracks, seed=0):
+    """30 s clips of decaying tones, a beat of noise bursts and background noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(TRACK_SECONDS * SR) / SR
+    clips = []
+    for _ in range(n_tracks):
+        y = 0.02 * rng.standard_normal(len(t))
+        for _ in range(8):
+            f0, onset = rng.uniform(55, 4000), rng.uniform(0, TRACK_SECONDS)
+            env = np.where(t >= onset, np.exp(-(t - onset) * rng.uniform(0.5, 4)), 0.0)
+            y += rng.uniform(0.05, 0.2) * env * np.sin(2 * np.pi * f0 * t)
+        beat = (np.mod(t, 60 / rng.uniform(70, 160)) < 0.03)
+        y += 0.3 * beat * rng.standard_normal(len(t))
+        clips.append((0.9 * y / np.abs(y).max()).astype(np.float32))
+    return clips
+
+
+def timed(func, repeat):
+    """(best wall seconds, best CPU seconds, result) of ``repeat`` calls."""
+    wall = cpu = np.inf
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        result = func()
+        wall = min(wall, time.perf_counter() - w)
+        cpu = min(cpu, time.process_time() - c)
+    return wall, cpu, result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA),
+                        help="folder of audio tracks (default: %(default)s)")
+    parser.add_argument("--n-tracks", type=int, default=5,
+                        help="tracks timed (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of specgenre per track; the best is kept (default: %(default)s)")
+    parser.add_argument("--ref-repeat", type=int, default=1,
+                        help="runs of the (slow) librosa route per track (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    import warnings
+
+    from threadpoolctl import threadpool_limits
+
+    from specgenre.features import (
+        FEATURE_NAMES,
+        FeatureExtractor,
+        _clip_features,
+        _reference_features,
+    )
+
+    threadpool_limits(1)
+    warnings.filterwarnings("ignore", message="Trying to estimate tuning")
+
+    paths = find_tracks(args.data, args.n_tracks) if Path(args.data).is_dir() else []
+    if paths:
+        clips = load_tracks(paths)
+        source = f"{args.data}: " + ", ".join(Path(p).stem for p in paths)
+    else:
+        clips = synthetic_tracks(args.n_tracks)
+        source = f"synthetic 30 s clips ({args.data} not found)"
+    n = len(clips)
+    print(f"{n} tracks from {source}")
+    print(f"one core; ms per 30 s track: median over tracks of the best of {args.repeat} runs "
+          f"(librosa: {args.ref_repeat})")
+    if hasattr(os, "getloadavg"):
+        print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+              "(anything above ~0 means other processes skew the wall-clock timings)")
+    print()
+
+    # warm-up: imports, numba compilation / cache loading, first-call costs
+    _reference_features(clips[0][: 5 * SR], SR)
+    FeatureExtractor(n_jobs=1).fit_transform(clips[0][None, : 5 * SR])
+
+    ref_wall, ref_cpu, ours_wall, ours_cpu, diffs = [], [], [], [], []
+    groups = {g: [] for g in GROUPS}
+    for y in clips:
+        w, c, ref = timed(lambda y=y: _reference_features(y, SR), args.ref_repeat)
+        ref_wall.append(w)
+        ref_cpu.append(c)
+        X = y[None, :]
+        w, c, F = timed(lambda X=X: FeatureExtractor(n_jobs=1).fit_transform(X), args.repeat)
+        ours_wall.append(w)
+        ours_cpu.append(c)
+        rel = np.abs(F[0] - ref) / np.maximum(np.abs(ref), 1e-30)
+        diffs.append(rel)
+        best = None
+        for _ in range(args.repeat):  # the group split of the fastest run
+            timings = {"clock": time.process_time}
+            start = time.process_time()
+            _clip_features(y, SR, timings)
+            total = time.process_time() - start
+            if best is None or total < best[0]:
+                best = (total, timings)
+        for g in GROUPS:
+            groups[g].append(best[1].get(g, 0.0))
+
+    def ms(values):
+        return np.median(values) * 1e3
+
+    print(f"{'route':<12} {'wall ms/track':>14} {'CPU ms/track':>13} {'speed-up (wall)':>16} "
+          f"{'speed-up (CPU)':>15}")
+    print(f"{'librosa':<12} {ms(ref_wall):14.0f} {ms(ref_cpu):13.0f} {1:15.1f}x {1:14.1f}x")
+    print(f"{'specgenre':<12} {ms(ours_wall):14.0f} {ms(ours_cpu):13.0f} "
+          f"{ms(ref_wall) / ms(ours_wall):15.1f}x {ms(ref_cpu) / ms(ours_cpu):14.1f}x")
+    print()
+    total = sum(ms(groups[g]) for g in GROUPS)
+    print(f"specgenre per group (CPU ms/track, median; sum {total:.0f}):")
+    for g in GROUPS:
+        print(f"  {g:<12} {ms(groups[g]):6.1f}  {100 * ms(groups[g]) / total:4.0f}%")
+    print()
+    worst = np.max(diffs, axis=0)
+    j = int(np.argmax(worst))
+    print(f"largest relative difference specgenre vs librosa: {worst[j]:.1e} "
+          f"({FEATURE_NAMES[j]}); columns bit-identical on every track: "
+          f"{int(np.sum(worst == 0))} of {len(FEATURE_NAMES)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
