@@ -60,6 +60,7 @@ differences ~1e-15).
 
 import numbers
 import time
+import warnings
 from contextlib import contextmanager
 from functools import partial
 
@@ -247,7 +248,11 @@ def _clip_features(y, sr=22050, timings=None):
         S = np.abs(D)
     with _timed(timings, "chroma"):
         P = S**2
-        feats["chroma_stft"] = librosa.feature.chroma_stft(S=P, sr=sr)
+        with warnings.catch_warnings():
+            # silent or very short clips have no pitched bin: librosa then assumes a
+            # tuning of 0 (what Kaggle's values hold), which is right; the warning is noise
+            warnings.filterwarnings("ignore", "Trying to estimate tuning from empty frequency")
+            feats["chroma_stft"] = librosa.feature.chroma_stft(S=P, sr=sr)
     with _timed(timings, "spectral"):
         freq = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
         (feats["spectral_centroid"], feats["spectral_bandwidth"],

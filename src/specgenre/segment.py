@@ -8,7 +8,6 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 
-
 class ClipSegmenter(TransformerMixin, BaseEstimator):
     """Cut each clip into consecutive segments of equal length.
 
