@@ -14,6 +14,7 @@ _LAZY = {
     "load_gtzan": "datasets",
     "load_gtzan_features": "datasets",
     "make_genre_clips": "datasets",
+    "GENRES": "datasets",
     # transformers
     "AudioLoader": "audio",
     "load_audio": "audio",
@@ -28,6 +29,7 @@ _LAZY = {
     "group_segments": "aggregate",
     "CNNClassifier": "networks",
     "ResNet18Classifier": "networks",
+    "PretrainedWeightsNotFoundError": "networks",
     # study
     "STUDY_ROWS": "study",
     "make_row": "study",

@@ -1,0 +1,226 @@
+"""PyTorch modules of the spectrogram classifiers.
+
+Both modules take float32 spectrograms ``(batch, channels, freq, frames)`` in
+dB (about ``[-80, 0]``, what :class:`~specgenre.SpectrogramTransformer`
+returns), expose ``embed(x) -> (batch, d)`` (the penultimate layer) and
+``forward(x) -> (batch, n_classes)`` logits.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "GrayscaleConv2d",
+    "ResNet18Module",
+    "SpectrogramCNN",
+    "imagenet_input_affine",
+]
+
+#: Per-channel (RGB) mean and standard deviation of the ImageNet weights'
+#: preprocessing (``ResNet18_Weights.IMAGENET1K_V1.transforms()``).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def imagenet_input_affine(db_range, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """Per-channel ``(scale, shift)`` taking dB values to ImageNet-normalised pixels.
+
+    The input ``x`` (dB) is first mapped to ``u = (x - lo) / (hi - lo)``
+    (``lo, hi = db_range``: ``lo`` -> 0, ``hi`` -> 1, like a grey image in
+    ``[0, 1]``), then normalised per channel as torchvision does,
+    ``z_c = (u - mean_c) / std_c``. Together ``z_c = scale_c * x + shift_c``
+    with::
+
+        scale_c = 1 / ((hi - lo) * std_c)
+        shift_c = (-lo / (hi - lo) - mean_c) / std_c
+
+    Returns
+    -------
+    scale, shift : tuple of float
+        One value per channel.
+    """
+    lo, hi = float(db_range[0]), float(db_range[1])
+    width = hi - lo
+    scale = tuple(1.0 / (width * s) for s in std)
+    shift = tuple((-lo / width - m) / s for m, s in zip(mean, std, strict=True))
+    return scale, shift
+
+
+class GrayscaleConv2d(nn.Module):
+    """A 3-channel convolution applied to one channel, with the input normalisation folded in.
+
+    Equal to ``conv(z)`` where ``z`` is the 3-channel image
+    ``z_c = scale_c * x + shift_c`` (``c`` = R, G, B) of a one-channel input
+    ``x``, zero-padded as ``conv`` pads, but without building ``z``:
+
+    * inside the image the convolution is linear in each channel, so
+      ``sum_c W_c * (scale_c x + shift_c) = (sum_c scale_c W_c) * x +
+      (sum_c shift_c W_c) * 1``: the RGB filters are summed (weighted by the
+      normalisation's scales) into one filter for ``x``, and the constant
+      part becomes a second filter applied to an image of ones;
+    * ``conv`` pads ``z`` (not ``x``) with zeros, so at the borders only the
+      taps that fall inside the image see the constant part. Convolving the
+      zero-padded image of ones, ``1_inside``, with ``sum_c shift_c W_c``
+      gives exactly that: a bias map that depends on the position near the
+      border (and on the image size) but not on ``x``. It is computed on a
+      single ``(1, 1, freq, frames)`` image and broadcast over the batch.
+
+    The parameter is the original ``(out, 3, k, k)`` weight, so a torchvision
+    state dict loads into it unchanged and training updates it exactly as it
+    would update the 3-channel layer fed ``[x, x, x]`` plus normalisation.
+
+    Parameters
+    ----------
+    conv : torch.nn.Conv2d
+        The 3-input-channel convolution (its weight and bias are reused).
+    scale, shift : sequence of 3 floats
+        The per-channel affine map of the input (see
+        :func:`imagenet_input_affine`).
+    """
+
+    def __init__(self, conv, scale, shift):
+        super().__init__()
+        if conv.in_channels != len(scale) or len(scale) != len(shift) or conv.groups != 1:
+            raise ValueError(
+                f"GrayscaleConv2d needs a convolution with groups=1 and one input channel "
+                f"per scale/shift value; got in_channels={conv.in_channels}, "
+                f"groups={conv.groups}, {len(scale)} scales, {len(shift)} shifts."
+            )
+        if conv.padding_mode != "zeros":
+            raise ValueError(f"only zero padding is supported; got {conv.padding_mode!r}.")
+        self.weight = conv.weight
+        self.bias = conv.bias
+        self.stride = conv.stride
+        self.padding = conv.padding
+        self.dilation = conv.dilation
+        # constants of the input map, not learned and not part of the state dict
+        # (so torchvision's keys load unchanged); kept when pickled
+        self.register_buffer(
+            "scale", torch.tensor(scale, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer(
+            "shift", torch.tensor(shift, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x):
+        w_x = (self.weight * self.scale).sum(dim=1, keepdim=True)
+        w_1 = (self.weight * self.shift).sum(dim=1, keepdim=True)
+        out = F.conv2d(x, w_x, self.bias, self.stride, self.padding, self.dilation)
+        ones = x.new_ones((1, 1) + tuple(x.shape[2:]))
+        return out + F.conv2d(ones, w_1, None, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self):
+        out, inp, kh, kw = self.weight.shape
+        return (f"1 -> {out} (folded from {inp} channels), kernel_size=({kh}, {kw}), "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+def _pool_freq(x, factor):
+    """Average ``factor`` neighbouring frequency rows (the last window may be shorter)."""
+    if factor == 1:
+        return x
+    return F.avg_pool2d(x, kernel_size=(factor, 1), stride=(factor, 1), ceil_mode=True)
+
+
+class SpectrogramCNN(nn.Module):
+    """Small spectrogram CNN: conv-BN-ReLU-maxpool blocks, global average pooling, dropout, linear.
+
+    Each block is a 3x3 convolution (padding 1, no bias), batch
+    normalisation, ReLU and a 2x2 max-pooling (1 along an axis that is
+    already of size 1, so any input size works). The input is first mapped
+    from dB to ``[0, 1]`` by the fixed affine map ``(x - lo) / (hi - lo)``.
+
+    Parameters
+    ----------
+    n_classes : int
+    in_channels : int, default=1
+    channels : sequence of int, default=(16, 32, 64, 128)
+        Output channels of the blocks; the embedding has ``channels[-1]`` values.
+    dropout : float, default=0.3
+        Dropout before the linear layer.
+    db_range : (float, float), default=(-80.0, 0.0)
+    freq_pool : int, default=1
+        Average this many neighbouring frequency rows first.
+    """
+
+    def __init__(self, n_classes, *, in_channels=1, channels=(16, 32, 64, 128), dropout=0.3,
+                 db_range=(-80.0, 0.0), freq_pool=1):
+        super().__init__()
+        lo, hi = float(db_range[0]), float(db_range[1])
+        self.register_buffer("in_scale", torch.tensor(1.0 / (hi - lo)))
+        self.register_buffer("in_shift", torch.tensor(-lo / (hi - lo)))
+        self.freq_pool = int(freq_pool)
+        blocks = []
+        c_in = in_channels
+        for c in channels:
+            blocks.append(nn.Sequential(
+                nn.Conv2d(c_in, c, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True),
+            ))
+            c_in = c
+        self.blocks = nn.ModuleList(blocks)
+        self.embedding_dim = c_in
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(c_in, n_classes)
+
+    def embed(self, x):
+        x = _pool_freq(x, self.freq_pool) * self.in_scale + self.in_shift
+        for block in self.blocks:
+            x = block(x)
+            kh, kw = min(2, x.shape[-2]), min(2, x.shape[-1])
+            if kh > 1 or kw > 1:
+                x = F.max_pool2d(x, kernel_size=(kh, kw))
+        return x.mean(dim=(-2, -1))
+
+    def forward(self, x):
+        return self.fc(self.dropout(self.embed(x)))
+
+
+class ResNet18Module(nn.Module):
+    """torchvision's ResNet18 for one-channel dB spectrograms.
+
+    ``conv1`` is replaced by a :class:`GrayscaleConv2d` holding the original
+    3-channel weight, with the map dB -> ``[0, 1]`` -> ImageNet
+    normalisation folded in, so ``module(x)`` equals torchvision's ResNet18
+    (same weights) applied to ``Normalize(mean, std)([u, u, u])`` with
+    ``u = (x - lo) / (hi - lo)``. ``fc`` is a new ``Linear(512, n_classes)``.
+
+    Parameters
+    ----------
+    n_classes : int
+    state_dict : dict or None, default=None
+        A torchvision ResNet18 state dict (1000-class ``fc``) to start from,
+        loaded strictly into the stock model before ``conv1`` and ``fc`` are
+        replaced. None: torchvision's random initialisation.
+    db_range : (float, float), default=(-80.0, 0.0)
+    freq_pool : int, default=1
+    dropout : float, default=0.0
+        Dropout before ``fc`` (torchvision's ResNet has none).
+    """
+
+    def __init__(self, n_classes, *, state_dict=None, db_range=(-80.0, 0.0), freq_pool=1,
+                 dropout=0.0):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None)
+        if state_dict is not None:
+            net.load_state_dict(state_dict)
+        scale, shift = imagenet_input_affine(db_range)
+        net.conv1 = GrayscaleConv2d(net.conv1, scale, shift)
+        net.fc = nn.Linear(net.fc.in_features, n_classes)
+        self.net = net
+        self.freq_pool = int(freq_pool)
+        self.embedding_dim = net.fc.in_features
+        self.dropout = nn.Dropout(dropout)
+
+    def embed(self, x):
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(_pool_freq(x, self.freq_pool)))))
+        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        return torch.flatten(n.avgpool(x), 1)
+
+    def forward(self, x):
+        return self.net.fc(self.dropout(self.embed(x)))

@@ -1,0 +1,428 @@
+"""Tests of the skorch spectrogram classifiers (CNNClassifier, shared code; ResNet18 basics)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch.callbacks import Callback
+
+from specgenre.aggregate import TrackAggregator
+from specgenre.networks import CNNClassifier, ResNet18Classifier
+from specgenre.networks._augment import BatchAugmenter
+from specgenre.networks._split import validation_split
+from specgenre.segment import ClipSegmenter
+from specgenre.spectrogram import SpectrogramTransformer
+
+GENRES = np.array(["blues", "jazz", "rock"])
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny inputs run fastest (and are reproducible) on one thread; restore afterwards."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def make_spectrograms(n=24, n_classes=3, shape=(1, 16, 20), seed=0, gap=25.0):
+    """dB-like spectrograms whose class is a louder band of frequency rows (easy problem)."""
+    rng = np.random.default_rng(seed)
+    y = GENRES[:n_classes][np.arange(n) % n_classes]
+    X = rng.normal(-50.0, 8.0, size=(n,) + shape).astype(np.float32)
+    freq = shape[1]
+    band = max(1, freq // n_classes)
+    for k in range(n_classes):
+        X[y == GENRES[k], :, k * band:(k + 1) * band] += gap
+    return np.clip(X, -80, 0), y
+
+
+def tiny_cnn(**params):
+    defaults = dict(channels=(4, 8), max_epochs=2, batch_size=8, random_state=0)
+    defaults.update(params)
+    return CNNClassifier(**defaults)
+
+
+# --------------------------------------------------------------------------
+# scikit-learn's estimator checks
+# --------------------------------------------------------------------------
+
+EXPECTED_FAILED_CHECKS = {
+    "check_methods_subset_invariance": (
+        "float32 convolutions (oneDNN on the CPU) pick their algorithm by batch size, so "
+        "outputs of a sample differ with the batch it is in by float32 round-off (~1e-5 "
+        "absolute), above the check's tolerance for small values"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [CNNClassifier(channels=(8, 16), max_epochs=3, batch_size=16, lr=1e-2, random_state=0)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_checks(estimator, check):
+    check(estimator)
+
+
+# --------------------------------------------------------------------------
+# basic behaviour
+# --------------------------------------------------------------------------
+
+def test_import_specgenre_does_not_import_torch():
+    code = "import sys, specgenre; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_shapes_probabilities_string_labels():
+    X, y = make_spectrograms()
+    clf = tiny_cnn().fit(X, y)
+    assert clf.classes_.tolist() == ["blues", "jazz", "rock"]
+    assert clf.n_features_in_ == 16 * 20 and clf.input_shape_ == (1, 16, 20)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (24, 3) and proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert set(clf.predict(X)) <= set(GENRES)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    emb = clf.transform(X)
+    assert emb.shape == (24, 8) and emb.dtype == np.float32
+
+
+def test_learns_easy_problem():
+    X, y = make_spectrograms(n=60, seed=1)
+    clf = CNNClassifier(max_epochs=10, random_state=0).fit(X, y)  # default network and lr
+    assert clf.n_valid_ == 6  # 20 per class, 10 folds: 2 per class held out
+    assert clf.score(X, y) >= 0.9  # chance is 1/3
+    X_new, y_new = make_spectrograms(n=30, seed=2)
+    assert clf.score(X_new, y_new) >= 0.8
+
+
+def test_same_seed_same_model_and_global_rng_untouched():
+    X, y = make_spectrograms()
+    state = torch.random.get_rng_state()
+    p1 = tiny_cnn(random_state=3, dropout=0.5).fit(X, y).predict_proba(X)
+    assert torch.equal(torch.random.get_rng_state(), state)  # fit forks torch's RNG
+    p2 = tiny_cnn(random_state=3, dropout=0.5).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(p1, p2)
+    p3 = tiny_cnn(random_state=4, dropout=0.5).fit(X, y).predict_proba(X)
+    assert not np.array_equal(p1, p3)
+
+
+def test_input_forms_and_shape_checks():
+    X, y = make_spectrograms(shape=(1, 4, 6))
+    p4 = tiny_cnn().fit(X, y).predict_proba(X)
+    p3 = tiny_cnn().fit(X[:, 0], y).predict_proba(X[:, 0])  # (n, freq, frames)
+    np.testing.assert_array_equal(p3, p4)
+    flat = X.reshape(len(X), -1)
+    clf2 = tiny_cnn().fit(flat, y)  # 2-D: one row of 24 "frames"
+    assert clf2.input_shape_ == (1, 1, 24)
+    with pytest.raises(ValueError, match=r"shape \(1, 4, 5\).*fitted on \(1, 4, 6\)"):
+        tiny_cnn().fit(X, y).predict(X[..., :5])
+    with pytest.raises(ValueError, match="dimensions"):
+        tiny_cnn().fit(X[:, :, :, :, None], y)
+    with pytest.raises(ValueError, match="one-channel"):
+        ResNet18Classifier(max_epochs=1).fit(np.repeat(X, 2, axis=1), y)
+
+
+def test_multichannel_cnn():
+    X, y = make_spectrograms(shape=(2, 8, 8))
+    clf = tiny_cnn().fit(X, y)
+    assert clf.net_.module_.blocks[0][0].in_channels == 2
+
+
+def test_parameter_validation():
+    X, y = make_spectrograms()
+    with pytest.raises(InvalidParameterError, match="lr"):
+        tiny_cnn(lr=0).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="batch_size"):
+        tiny_cnn(batch_size=1).fit(X, y)
+    with pytest.raises(ValueError, match="db_range"):
+        tiny_cnn(db_range=(0, -80)).fit(X, y)
+    with pytest.raises(ValueError, match="channels"):
+        tiny_cnn(channels=(4, 0)).fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        tiny_cnn().fit(X, np.full(len(X), "jazz"))
+    with pytest.raises(ValueError, match="groups has 3 entries"):
+        tiny_cnn().fit(X, y, groups=[1, 2, 3])
+
+
+def test_cuda_error_when_unavailable(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    X, y = make_spectrograms()
+    with pytest.raises(RuntimeError, match=r"device='cuda'.*CUDA is not available.*device='cpu'"):
+        tiny_cnn(device="cuda").fit(X, y)
+    with pytest.raises(ValueError, match="not a torch device"):
+        tiny_cnn(device="gpu please").fit(X, y)
+
+
+def test_clone_get_set_params():
+    clf = CNNClassifier(lr=0.01, channels=(4, 8), freq_mask=3)
+    params = clf.get_params()
+    assert params["lr"] == 0.01 and params["channels"] == (4, 8) and params["freq_mask"] == 3
+    c = clone(clf)
+    assert c.get_params() == params and c is not clf
+    c.set_params(max_epochs=3, mixup_alpha=0.2)
+    assert c.max_epochs == 3 and c.mixup_alpha == 0.2 and clf.max_epochs == 30
+    assert "pretrained" in ResNet18Classifier().get_params()
+    for name in ("max_epochs", "lr", "batch_size", "device", "n_jobs", "random_state"):
+        assert name in params and name in ResNet18Classifier().get_params()
+
+
+def test_n_jobs_sets_and_restores_threads():
+    seen = []
+
+    class Record(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append(torch.get_num_threads())
+
+    X, y = make_spectrograms()
+    tiny_cnn(n_jobs=2, callbacks=[Record()], max_epochs=1).fit(X, y)
+    assert seen == [2]
+    assert torch.get_num_threads() == 1
+
+
+def test_small_data_and_last_batch_of_one():
+    X, y = make_spectrograms(n=20, n_classes=2)
+    clf = tiny_cnn(valid_fraction=0.1).fit(X, y)  # 10 per class, 10 folds: validation used
+    assert clf.n_valid_ == 2
+    with pytest.warns(UserWarning, match="no inner validation split"):
+        clf = tiny_cnn(valid_fraction=0.1).fit(X[:18], y[:18])  # 9 per class: no validation
+    assert clf.n_valid_ == 0 and clf.n_epochs_ == 2
+    X, y = make_spectrograms(n=17, n_classes=2)  # 17 % 8 == 1: the last batch is dropped
+    clf = tiny_cnn(valid_fraction=None).fit(X, y)
+    assert clf.net_.iterator_train__drop_last
+    assert clf.predict(X).shape == (17,)
+
+
+def test_early_stopping_restores_best_epoch():
+    X, y = make_spectrograms(n=40, n_classes=2, gap=3.0)
+    clf = tiny_cnn(max_epochs=30, patience=2, lr=0.05, valid_fraction=0.25).fit(X, y)
+    hist = clf.net_.history
+    losses = hist[:, "valid_loss"]
+    assert clf.n_epochs_ == len(hist) < 30  # stopped early
+    assert clf.best_epoch_ == 1 + int(np.argmin(losses))
+
+
+def test_validation_loss_is_measured_with_current_batchnorm_statistics():
+    # With the running averages (momentum 0.1) left as training leaves them, the
+    # validation loss after one short epoch would measure a network whose batch-norm
+    # layers still hold mostly their initial statistics. It must instead be the loss of
+    # the network as it predicts after fit (statistics recomputed on the training data).
+    X, y = make_spectrograms(n=48, n_classes=3, gap=6.0)
+    clf = tiny_cnn(max_epochs=1, valid_fraction=0.25, patience=None, lr=0.05).fit(X, y)
+    valid = clf.net_.train_split.valid
+    proba = clf.predict_proba(X[valid])
+    codes = clf.le_.transform(y[valid])
+    loss = -np.mean(np.log(proba[np.arange(len(valid)), codes]))
+    np.testing.assert_allclose(clf.net_.history[-1, "valid_loss"], loss, rtol=1e-4)
+    assert clf.net_.bn_source_ is None  # the model keeps no reference to the data
+
+
+# --------------------------------------------------------------------------
+# inner validation split by group
+# --------------------------------------------------------------------------
+
+def test_validation_split_keeps_groups_apart():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 10)  # 40 tracks of 10 segments
+    y = np.repeat(np.arange(4), 100)
+    train, valid = validation_split(y, groups, 0.1, 0)
+    assert not set(groups[train]) & set(groups[valid])
+    assert len(train) + len(valid) == len(y)
+    assert set(y[valid]) == set(range(4))  # stratified: every class validated
+    # groups in any order, strings
+    perm = rng.permutation(len(y))
+    train, valid = validation_split(y[perm], np.char.add("t", groups[perm].astype(str)), 0.2, 1)
+    assert not set(groups[perm][train]) & set(groups[perm][valid])
+    # too few groups per class: no split
+    assert validation_split(y, groups, 0.05, 0) is None  # 20 folds, 10 tracks per class
+    assert validation_split(y, None, None, 0) is None
+    train, valid = validation_split(y, None, 0.1, 0)  # no groups: stratified by sample
+    assert len(valid) == 40 and np.bincount(y[valid]).tolist() == [10] * 4
+
+
+def test_fit_with_groups_splits_by_group():
+    X, y = make_spectrograms(n=48, n_classes=2)
+    groups = np.arange(48) // 4  # 12 groups, of one class each (4 consecutive rows share)
+    y = np.where((groups % 2) == 0, "jazz", "rock")
+    clf = tiny_cnn(valid_fraction=1 / 3).fit(X, y, groups=groups)
+    split = clf.net_.train_split
+    assert clf.n_valid_ == len(split.valid) > 0
+    assert not set(groups[split.train]) & set(groups[split.valid])
+    assert "valid_loss" in clf.net_.history[-1]
+
+
+def test_groups_routed_through_pipeline_in_track_aggregator():
+    sr = 8000
+    rng = np.random.default_rng(0)
+    n_clips = 8
+    t = np.arange(sr) / sr
+    y = np.repeat(["jazz", "rock"], n_clips // 2)
+    X = np.stack([np.sin(2 * np.pi * (300 if g == "jazz" else 1200) * t)
+                  + 0.1 * rng.normal(size=sr) for g in y]).astype(np.float32)
+    pipe = Pipeline([("spectrogram", SpectrogramTransformer("mel", sr=sr, n_fft=256,
+                                                            hop_length=128, n_mels=16)),
+                     ("clf", tiny_cnn(valid_fraction=0.25, max_epochs=1))])
+    agg = TrackAggregator(pipe, segmenter=ClipSegmenter(0.25, sr=sr), voting="soft").fit(X, y)
+    clf = agg.estimator_.named_steps["clf"]
+    clip_index = np.repeat(np.arange(n_clips), 4)
+    split = clf.net_.train_split
+    assert clf.n_valid_ == 8  # one whole clip (4 segments) of each class
+    assert not set(clip_index[split.train]) & set(clip_index[split.valid])
+    assert agg.predict_proba(X).shape == (n_clips, 2)
+
+
+# --------------------------------------------------------------------------
+# augmentation
+# --------------------------------------------------------------------------
+
+class _RecordInputs:
+    """Forward pre-hook recording (copies of) the inputs and whether the module trained."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, module, args):
+        self.calls.append((module.training, args[0].detach().clone()))
+
+
+def _fit_recording(clf, X, y):
+    """Fit, recording the training batches given to the module's forward."""
+    hook = _RecordInputs()
+
+    class Hook(Callback):
+        def on_train_begin(self, net, **kwargs):
+            net.module_.register_forward_pre_hook(hook)
+
+    clf.set_params(callbacks=[Hook()]).fit(X, y)
+    return hook
+
+
+def _rows_of(batch, X):
+    """Whether every row of ``batch`` equals some row of ``X``."""
+    flat = torch.from_numpy(X.reshape(len(X), -1))
+    b = batch.reshape(len(batch), -1)
+    return bool((torch.cdist(b, flat).min(dim=1).values == 0).all())
+
+
+def test_augmentation_off_by_default_and_changes_training_batches():
+    X, y = make_spectrograms()
+    assert not BatchAugmenter().active
+    clf = tiny_cnn(valid_fraction=None, max_epochs=1)
+    hook = _fit_recording(clf, X, y)
+    train_batches = [b for training, b in hook.calls if training]
+    assert train_batches and all(_rows_of(b, X) for b in train_batches)
+    for params in (dict(freq_mask=4), dict(time_mask=5), dict(mixup_alpha=0.4)):
+        hook = _fit_recording(tiny_cnn(valid_fraction=None, max_epochs=1, **params), X, y)
+        train_batches = [b for training, b in hook.calls if training]
+        assert not all(_rows_of(b, X) for b in train_batches), params
+
+
+def test_augmentation_never_touches_prediction():
+    X, y = make_spectrograms()
+    clf = tiny_cnn(freq_mask=4, time_mask=5, mixup_alpha=0.4).fit(X, y)
+    hook = _RecordInputs()
+    clf.net_.module_.register_forward_pre_hook(hook)
+    p1 = clf.predict_proba(X)
+    p2 = clf.predict_proba(X)
+    np.testing.assert_array_equal(p1, p2)
+    assert all(not training for training, _ in hook.calls)
+    np.testing.assert_array_equal(torch.cat([b for _, b in hook.calls]).numpy(),
+                                  np.concatenate([X, X]))
+
+
+def test_spec_augment_masks():
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 20, 30)
+    aug = BatchAugmenter(freq_mask=5, time_mask=7, n_freq_masks=1, n_time_masks=1)
+    out, y_other, lam = aug(x, torch.zeros(64, dtype=torch.long))
+    assert y_other is None and lam == 1.0 and out.shape == x.shape
+    mean = x.mean(dim=(1, 2, 3))
+    changed = out != x
+    for i in range(64):
+        rows = changed[i, 0].all(dim=1).nonzero().ravel()
+        cols = changed[i, 0].all(dim=0).nonzero().ravel()
+        assert len(rows) <= 5 and len(cols) <= 7  # widths bounded
+        if len(rows):  # a contiguous band filled with the spectrogram's mean
+            assert rows.max() - rows.min() + 1 == len(rows)
+            assert torch.all(out[i, 0, rows] == mean[i])
+        # everything not in a masked row or column is untouched
+        keep = torch.ones(20, 30, dtype=torch.bool)
+        keep[rows] = False
+        keep[:, cols] = False
+        assert torch.equal(out[i, 0][keep], x[i, 0][keep])
+    assert changed.any()
+
+
+def test_mixup_batches():
+    torch.manual_seed(0)
+    x = torch.randn(16, 1, 4, 4)
+    y = torch.arange(16)
+    out, y_other, lam = BatchAugmenter(mixup_alpha=0.4)(x, y)
+    assert 0.0 <= lam <= 1.0 and sorted(y_other.tolist()) == list(range(16))
+    torch.testing.assert_close(out, lam * x + (1 - lam) * x[y_other])
+
+
+# --------------------------------------------------------------------------
+# embeddings, callbacks, persistence
+# --------------------------------------------------------------------------
+
+def test_transform_is_penultimate_layer():
+    X, y = make_spectrograms()
+    clf = tiny_cnn(dropout=0.5).fit(X, y)
+    emb = clf.transform(X)
+    logits = clf.net_.module_.fc(torch.from_numpy(emb)).detach().numpy()
+    proba = np.exp(logits - logits.max(1, keepdims=True))
+    proba /= proba.sum(1, keepdims=True)
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_user_callbacks_are_copied_and_called():
+    calls = []
+
+    class Count(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            calls.append(1)
+
+    cb = Count()
+    X, y = make_spectrograms()
+    clf = tiny_cnn(callbacks=[cb], max_epochs=3).fit(X, y)
+    assert len(calls) == 3
+    assert dict(clf.net_.callbacks_)["user_0"] is not cb
+
+
+def test_pickle_roundtrip_in_fresh_process(tmp_path):
+    X, y = make_spectrograms()
+    clf = tiny_cnn(freq_mask=2, mixup_alpha=0.2, valid_fraction=0.25).fit(X, y)
+    path = tmp_path / "clf.joblib"
+    joblib.dump(clf, path)
+    np.save(tmp_path / "X.npy", X)
+    code = textwrap.dedent(f"""
+        import joblib, numpy as np
+        clf = joblib.load({str(path)!r})
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.save({str(tmp_path / "p.npy")!r}, clf.predict_proba(X))
+        np.save({str(tmp_path / "e.npy")!r}, clf.transform(X))
+        np.save({str(tmp_path / "y.npy")!r}, clf.predict(X))
+    """)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), clf.predict_proba(X))
+    np.testing.assert_array_equal(np.load(tmp_path / "e.npy"), clf.transform(X))
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), clf.predict(X))
+
+
+def test_resnet18_fits_tiny_input():
+    X, y = make_spectrograms(shape=(1, 16, 20))
+    clf = ResNet18Classifier(max_epochs=1, batch_size=8, random_state=0).fit(X, y)
+    assert clf.transform(X).shape == (24, 512)
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, atol=1e-12)
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == 1e-3  # lr=None, not pretrained
