@@ -187,11 +187,8 @@ def docs(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """Run the main job on built-in synthetic data (no download needed)."""
     python = shared_env(session)
-    if (ROOT / "src" / "specgenre" / "cli.py").exists():
-        cmd = ["-m", "specgenre.cli", "reproduce", *session.posargs]
-    else:
-        cmd = [str(ROOT / "examples" / "plot_quickstart.py"), *session.posargs]
-    session.run(python, *cmd, external=True, env=_env(python))
+    session.run(python, "-m", "specgenre.cli", "reproduce", *session.posargs,
+                external=True, env=_env(python))
 
 
 @nox.session(venv_backend="none", default=False)

@@ -1,0 +1,122 @@
+"""The specgenre command line, run in-process on tiny synthetic data."""
+
+import csv
+
+import joblib
+import numpy as np
+import pytest
+from conftest import write_wav
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from specgenre import ClipSegmenter, FeatureExtractor, TrackAggregator
+from specgenre.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+SR = 22050
+
+
+def test_reproduce_xgboost_rows_on_synthetic_data(tmp_path, capsys):
+    out = tmp_path / "res"
+    code = main(["reproduce", "--rows", "xgboost_30s", "xgboost_3s_mv", "--n-per-genre", "3",
+                 "--duration", "6", "--cv", "2", "--param", "n_estimators=20", "-q",
+                 "-o", str(out)])
+    assert code == EXIT_OK
+    table = capsys.readouterr().out
+    assert "xgboost_30s" in table and "74.0%" in table and "not measured" in table
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [r["row"] for r in rows] == ["xgboost_30s", "xgboost_3s_mv"]
+    for r in rows:
+        assert r["status"] == "ok" and int(r["n_folds"]) == 2
+        assert 0.0 <= float(r["accuracy_mean"]) <= 1.0
+    assert (out / "results.md").read_text().count("| xgboost") == 2
+
+
+def test_reproduce_neural_rows_on_synthetic_data(tmp_path, monkeypatch, capsys):
+    # no ImageNet weights offline: the pretrained row is reported as skipped, the others run
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("SPECGENRE_OFFLINE", "1")
+    out = tmp_path / "res"
+    code = main(["reproduce", "--rows", "resnet18_scratch_3s_prob_db", "cnn_30s_mel",
+                 "resnet18_pretrained_30s_mel", "--n-per-genre", "2", "--duration", "6",
+                 "--cv", "2", "--max-epochs", "1", "--param", "batch_size=8", "-q",
+                 "-o", str(out)])
+    assert code == EXIT_OK
+    rows = {r["row"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "resnet18_scratch_3s_prob_db": "ok", "cnn_30s_mel": "ok",
+        "resnet18_pretrained_30s_mel": "skipped"}
+    # the skip says which file is missing and where it belongs
+    assert str(tmp_path / "torch_home") in rows["resnet18_pretrained_30s_mel"]["message"]
+    assert "resnet18-f37072fd.pth" in rows["resnet18_pretrained_30s_mel"]["message"]
+    md = (out / "results.md").read_text()
+    # the synthetic budget: 1 epoch (asked), no inner validation, dB rows pooled by 4
+    assert "'max_epochs': 1" in md and "'valid_fraction': None" in md
+    assert "'freq_pool (dB rows)': 4" in md and "'batch_size': 8" in md
+
+
+def test_reproduce_rejects_unknown_row(capsys):
+    assert main(["reproduce", "--rows", "nope", "-q"]) == EXIT_USAGE
+    assert "unknown row" in capsys.readouterr().err
+
+
+def test_reproduce_bad_data_dir(tmp_path, capsys):
+    assert main(["reproduce", "--data", str(tmp_path / "missing"), "-q"]) == EXIT_USAGE
+    assert "no such directory" in capsys.readouterr().err
+
+
+def test_bad_param_syntax_is_a_usage_error():
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--param", "oops"])
+    assert exc.value.code == 2
+
+
+def _fitted_voting_model(tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * SR) / SR
+    X = np.stack([np.sin(2 * np.pi * (220 if k % 2 else 880) * t)
+                  + 0.05 * rng.normal(size=t.size) for k in range(8)]).astype(np.float32)
+    y = np.array(["low", "high"] * 4)
+    inner = make_pipeline(FeatureExtractor(), LogisticRegression(max_iter=500))
+    est = TrackAggregator(inner, segmenter=ClipSegmenter(2.0), voting="soft").fit(X, y)
+    path = tmp_path / "model.joblib"
+    joblib.dump({"estimator": est, "row": None, "sr": SR, "duration": 4.0}, path)
+    return path
+
+
+def test_predict_prints_genre_probabilities_and_segments(tmp_path, capsys):
+    model = _fitted_voting_model(tmp_path)
+    t = np.arange(4 * SR) / SR
+    low = write_wav(tmp_path / "low.wav", 0.5 * np.sin(2 * np.pi * 220 * t))
+    code = main(["predict", str(model), str(low), "--segments", "--top", "2"])
+    assert code == EXIT_OK
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split("\t")[1] == "high"  # label of the 220 Hz clips (k odd)
+    assert len(lines) == 3 and lines[1].lstrip().startswith("segment 0 (0-2 s)")
+
+
+def test_predict_reports_unreadable_files(tmp_path, capsys):
+    model = _fitted_voting_model(tmp_path)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    assert main(["predict", str(model), str(bad)]) == EXIT_FAILED
+    assert "bad.wav" in capsys.readouterr().err
+
+
+def test_predict_missing_model(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "none.joblib"), "x.wav"]) == EXIT_USAGE
+    assert "not found" in capsys.readouterr().err
+
+
+def test_features_writes_a_kaggle_style_table(tmp_path):
+    rng = np.random.default_rng(1)
+    for genre in ("jazz", "rock"):
+        write_wav(tmp_path / "g" / genre / f"{genre}.00000.wav",
+                  0.1 * rng.normal(size=30 * SR))
+    out = tmp_path / "table.csv"
+    assert main(["features", str(tmp_path / "g"), "-o", str(out),
+                 "--segment-seconds", "15"]) == EXIT_OK
+    rows = list(csv.reader(open(out)))
+    assert rows[0][:3] == ["filename", "length", "chroma_stft_mean"] and rows[0][-1] == "label"
+    assert len(rows[0]) == 60 and len(rows) == 1 + 2 * 2
+    assert rows[1][0] == "jazz.00000.0.wav" and rows[2][0] == "jazz.00000.1.wav"
+    assert rows[3][-1] == "rock"
