@@ -7,19 +7,15 @@ that it documents every public name of ``specgenre.__all__``; see
 """
 
 import importlib
-import importlib.util
 import inspect
 import os
 import re
 from pathlib import Path
 
-from sphinx.util import logging as sphinx_logging
-
 import specgenre
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-logger = sphinx_logging.getLogger("specgenre.docs")
 
 # -- project -----------------------------------------------------------------
 
@@ -106,14 +102,13 @@ sphinx_gallery_conf = {
 
 #: Sections of the API page, in order: title -> public names of ``specgenre``.
 #: Every name of ``specgenre.__all__`` (except ``__version__``) must appear in
-#: exactly one section; the build fails otherwise. A name that is not written
-#: yet (its submodule is missing or does not define it) is left out with a
-#: message; set ``SPECGENRE_DOCS_REQUIRE_ALL=1`` to make that an error too.
+#: exactly one section, and its submodule must define it; the build fails otherwise.
 API_SECTIONS = {
     "Data sets": [
         "load_gtzan",
         "load_gtzan_features",
         "make_genre_clips",
+        "GENRES",
     ],
     "Audio and spectrograms": [
         "AudioLoader",
@@ -127,6 +122,7 @@ API_SECTIONS = {
     "Classifiers": [
         "CNNClassifier",
         "ResNet18Classifier",
+        "PretrainedWeightsNotFoundError",
         "XGBoostClassifier",
         "TrackAggregator",
         "group_segments",
@@ -160,22 +156,10 @@ they can be cloned, grid-searched and put in a pipeline.
 
 
 def _api_entry(name):
-    """The autosummary entry for public ``name``; None if it is not written yet.
-
-    A name is "not written yet" when its submodule does not exist (or is
-    still a bare folder) or does not define the name. Any other error while
-    importing the submodule is a bug and fails the build.
-    """
+    """The autosummary entry for public ``name``; fails if its submodule lacks it."""
     module = specgenre._LAZY[name]
-    spec = importlib.util.find_spec(f"specgenre.{module}")
-    missing = spec is None or spec.origin is None  # absent, or a folder without __init__
-    if not missing:
-        missing = not hasattr(importlib.import_module(f"specgenre.{module}"), name)
-    if missing:
-        if os.environ.get("SPECGENRE_DOCS_REQUIRE_ALL") == "1":
-            raise RuntimeError(f"specgenre.{name} is public but specgenre.{module} "
-                               "does not define it")
-        return None
+    if not hasattr(importlib.import_module(f"specgenre.{module}"), name):
+        raise RuntimeError(f"specgenre.{name} is public but specgenre.{module} does not define it")
     obj = getattr(specgenre, name)
     if inspect.isclass(obj) or inspect.isroutine(obj):
         return name
@@ -184,7 +168,7 @@ def _api_entry(name):
 
 
 def write_api_page(path=DOCS / "api.rst"):
-    """Write the API page from API_SECTIONS; return the names left out."""
+    """Write the API page from API_SECTIONS."""
     public = sorted(set(specgenre.__all__) - {"__version__"})
     listed = [name for names in API_SECTIONS.values() for name in names]
     unknown = sorted(set(listed) - set(public))
@@ -197,17 +181,8 @@ def write_api_page(path=DOCS / "api.rst"):
             "List every public name in exactly one section of API_SECTIONS."
         )
     lines = [API_HEADER]
-    missing = []
     for title, names in API_SECTIONS.items():
-        entries = []
-        for name in names:
-            entry = _api_entry(name)
-            if entry is None:
-                missing.append(name)
-            else:
-                entries.append(entry)
-        if not entries:
-            continue
+        entries = [_api_entry(name) for name in names]
         lines += [title, "=" * len(title), "", ".. currentmodule:: specgenre", "",
                   ".. autosummary::", "   :toctree: generated/", "   :nosignatures:", ""]
         lines += [f"   {entry}" for entry in entries]
@@ -215,16 +190,9 @@ def write_api_page(path=DOCS / "api.rst"):
     text = "\n".join(lines)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
-    return missing
 
 
-_missing_api = write_api_page()
-
-
-def _report_missing_api(app):
-    if _missing_api:
-        logger.info("API reference: left out, not written yet: %s",
-                    ", ".join(_missing_api))
+write_api_page()
 
 
 def _skip_foreign_members(app, what, name, obj, skip, options):
@@ -258,7 +226,6 @@ def _quote_fitted_names_in_types(app, what, name, obj, options, lines):
 
 
 def setup(app):
-    app.connect("builder-inited", _report_missing_api)
     app.connect("autodoc-skip-member", _skip_foreign_members)
     # before numpydoc (priority 500) parses the docstring
     app.connect("autodoc-process-docstring", _quote_fitted_names_in_types, priority=400)

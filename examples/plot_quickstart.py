@@ -80,4 +80,4 @@ print(f"5-fold accuracy: {scores.mean():.3f} +- {scores.std():.3f}")
 # Which genres get confused? The same out-of-fold predictions as a
 # confusion matrix (rows are the true genres).
 
-plot_confusion_matrix(y, y_pred, title="Out-of-fold predictions")
+ax = plot_confusion_matrix(y, y_pred, title="Out-of-fold predictions")
