@@ -1,10 +1,23 @@
 """Shared fixtures: real data from ../shared (skipped when absent) and tiny synthetic audio."""
 
 import os
+import tempfile
 from pathlib import Path
 
-import numpy as np
-import pytest
+# One numba cache folder per pytest-xdist worker, set before anything imports numba.
+# Worker processes that JIT-compile the same cached function (librosa's pitch tracking,
+# our feature kernels) for the first time at once race on numba's cache index and can
+# leave it pointing at the wrong machine code: every later load then crashes. The library
+# itself compiles in the parent before starting its own workers (parallel_map's
+# first_here); separate test processes need separate caches.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker:
+    _base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"specgenre-numba-cache-{os.getuid()}")
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(_base, _worker)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPECGENRE_SHARED", REPO.parent / "shared"))

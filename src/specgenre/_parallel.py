@@ -5,7 +5,8 @@ from joblib import Parallel, delayed, effective_n_jobs
 from tqdm.auto import tqdm
 
 
-def parallel_map(func, items, *, n_jobs=None, progress=False, desc=None, prefer=None):
+def parallel_map(func, items, *, n_jobs=None, progress=False, desc=None, prefer=None,
+                 first_here=False):
     """Apply ``func`` to every item, in order, optionally in parallel.
 
     Parameters
@@ -23,6 +24,15 @@ def parallel_map(func, items, *, n_jobs=None, progress=False, desc=None, prefer=
         Label of the progress bar.
     prefer : {"processes", "threads"} or None
         joblib backend preference.
+    first_here : bool, default=False
+        Run the first item in this process before starting the workers. For
+        functions that JIT-compile with numba and cache the machine code on
+        disk (librosa's pitch tracking, zero crossings, peak picking; our
+        feature kernels): the first call compiles and writes the cache once,
+        and the workers then only read it. Worker processes that compile the
+        same function for the first time at once race on numba's cache index
+        and can leave it pointing at the wrong code, which crashes every
+        later process that loads it (seen with numba 0.68).
 
     Returns
     -------
@@ -38,8 +48,12 @@ def parallel_map(func, items, *, n_jobs=None, progress=False, desc=None, prefer=
                 results.append(func(item))
                 bar.update()
             return results
-        runner = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")
         results = []
+        if first_here:
+            results.append(func(items[0]))
+            bar.update()
+            items = items[1:]
+        runner = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")
         for result in runner(delayed(func)(item) for item in items):
             results.append(result)
             bar.update()
@@ -55,11 +69,13 @@ def chunk_slices(n, n_chunks):
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def parallel_batches(func, X, *, n_jobs=None, batch_size=None, progress=False, desc=None):
+def parallel_batches(func, X, *, n_jobs=None, batch_size=None, progress=False, desc=None,
+                     first_here=False):
     """Apply a batched ``func`` to contiguous row blocks of ``X`` and stack the results.
 
     ``func`` takes an array of rows and returns an array with as many rows.
     Blocks are sized so that every worker gets work and the progress bar moves.
+    ``first_here``: see :func:`parallel_map`.
     """
     n = len(X)
     if n == 0:
@@ -72,5 +88,5 @@ def parallel_batches(func, X, *, n_jobs=None, batch_size=None, progress=False, d
     slices = chunk_slices(n, n_chunks)
     # pass the blocks themselves, so each worker receives only its own rows
     parts = parallel_map(func, [X[s] for s in slices], n_jobs=n_jobs, progress=progress,
-                         desc=desc)
+                         desc=desc, first_here=first_here)
     return np.concatenate(parts, axis=0)

@@ -419,6 +419,9 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             batch_size=batch_size,
             progress=self.progress,
             desc="features",
+            # numba-compiled code (librosa's and ours) is compiled and cached here
+            # once, never by several fresh workers at once (see parallel_map)
+            first_here=True,
         )
         # librosa gives finite values for every finite input (silence
         # included); guard the contract all the same
