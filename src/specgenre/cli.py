@@ -12,10 +12,9 @@ import numpy as np
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-# Defaults of the synthetic run, sized so that every row that can run here
-# finishes in about ten minutes on two CPU cores (see the README).
 # The main job on synthetic data (README's first command) must finish in about ten
-# minutes on 2 CPU cores: 80 clips of 6 s (two 3 s segments each), 3-fold CV, 4 epochs.
+# minutes on 2 CPU cores: 80 clips of 6 s (two 3 s segments each), 3-fold CV, 4 epochs
+# (7 min 22 s measured offline, pretrained rows skipped; see docs/user_guide/results.rst).
 SYNTH_N_PER_GENRE = 8
 SYNTH_DURATION = 6.0
 SYNTH_MAX_EPOCHS = 4
