@@ -102,10 +102,12 @@ def _cmd_reproduce(args):
         source = f"synthetic ({len(y)} clips of {args.duration:g} s)"
     else:
         if args.split == "filtered":
-            X, y, ids = _load_gtzan_audio(args.data, n_jobs=args.n_jobs)
+            X, y, ids = _load_gtzan_audio(args.data, n_jobs=args.n_jobs,
+                                          progress=not args.quiet)
             split = _filtered_split(ids, args.data)
         else:
-            X, y, _ = _load_gtzan_audio(args.data, n_jobs=args.n_jobs)
+            X, y, _ = _load_gtzan_audio(args.data, n_jobs=args.n_jobs,
+                                        progress=not args.quiet)
         if args.max_epochs:
             params["max_epochs"] = args.max_epochs
         cv = args.cv or GTZAN_CV
@@ -149,7 +151,8 @@ def _cmd_train(args):
 
     if args.row not in STUDY_ROWS:
         raise CLIError(f"unknown row {args.row!r}; choose from: {', '.join(STUDY_ROWS)}")
-    X, y, ids = _load_gtzan_audio(args.data, n_jobs=args.n_jobs)
+    X, y, ids = _load_gtzan_audio(args.data, n_jobs=args.n_jobs,
+                                  progress=not getattr(args, "quiet", False))
     if args.split == "filtered":
         train, _ = _filtered_split(ids, args.data)
         X, y = X[train], y[train]
