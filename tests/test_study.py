@@ -306,3 +306,31 @@ def test_neural_rows_train_and_predict_on_dev_tracks(name, dev_clips, random_ima
     else:
         proba = est.predict_proba(X)
         assert proba.shape == (len(X), 3) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_one_grid_search_covers_the_3s_neural_rows(random_imagenet_weights):
+    # scale x pretraining x voting around one 3 s ResNet18 row: its 8 candidates include
+    # the settings of all six 3 s ResNet18 rows of the study's table
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from specgenre import make_genre_clips
+
+    clips = make_genre_clips(2, genres=["classical", "metal"], duration=6.0, random_state=0)
+    X, y = clips.data, np.asarray(clips.target)
+    # one epoch on small images (32 mel bands; dB rows pooled by 8): wiring, not accuracy
+    base = make_row("resnet18_scratch_3s_mv_db", random_state=0, max_epochs=1, batch_size=4,
+                    valid_fraction=None, freq_pool=8, n_jobs=1,
+                    estimator__spectrogram__n_mels=32)
+    grid = {"estimator__spectrogram__scale": ["mel", "db"],
+            "estimator__resnet18__pretrained": [False, True],
+            "voting": ["hard", "soft"]}
+    search = GridSearchCV(base, grid, cv=StratifiedKFold(2, shuffle=True, random_state=0))
+    search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 8 and np.isfinite(scores).all()
+    assert search.predict(X).shape == (len(X),)
+    candidates = [(p["estimator__spectrogram__scale"], p["estimator__resnet18__pretrained"],
+                   p["voting"]) for p in search.cv_results_["params"]]
+    for name, row in STUDY_ROWS.items():
+        if row.model == "resnet18" and row.input == "3s":
+            assert (row.scale, row.pretrained, row.voting) in candidates, name
