@@ -9,28 +9,14 @@ import warnings
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..features import FEATURE_NAMES
 from ._descr import GTZAN_FEATURES_DESCR
 
 __all__ = ["KAGGLE_FEATURE_NAMES", "load_gtzan_features"]
 
-_SPECTRAL = (
-    "chroma_stft",
-    "rms",
-    "spectral_centroid",
-    "spectral_bandwidth",
-    "rolloff",
-    "zero_crossing_rate",
-    "harmony",
-    "perceptr",
-)
-
 #: The 57 feature columns of Kaggle's ``features_30_sec.csv`` / ``features_3_sec.csv``,
-#: in file order.
-KAGGLE_FEATURE_NAMES = (
-    tuple(f"{name}_{stat}" for name in _SPECTRAL for stat in ("mean", "var"))
-    + ("tempo",)
-    + tuple(f"mfcc{i}_{stat}" for i in range(1, 21) for stat in ("mean", "var"))
-)
+#: in file order: the columns :class:`~specgenre.FeatureExtractor` computes.
+KAGGLE_FEATURE_NAMES = FEATURE_NAMES
 
 _ID_COLUMNS = ("filename", "length", "label")
 
