@@ -151,8 +151,7 @@ def _cmd_train(args):
 
     if args.row not in STUDY_ROWS:
         raise CLIError(f"unknown row {args.row!r}; choose from: {', '.join(STUDY_ROWS)}")
-    X, y, ids = _load_gtzan_audio(args.data, n_jobs=args.n_jobs,
-                                  progress=not getattr(args, "quiet", False))
+    X, y, ids = _load_gtzan_audio(args.data, n_jobs=args.n_jobs)
     if args.split == "filtered":
         train, _ = _filtered_split(ids, args.data)
         X, y = X[train], y[train]
