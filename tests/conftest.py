@@ -48,6 +48,26 @@ def gtzan_splits_dir():
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Tiny inputs run fastest (and are reproducible) on one torch thread; restore afterwards."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty TORCH_HOME, offline (SPECGENRE_OFFLINE): no weights can be downloaded."""
+    home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setenv("SPECGENRE_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 

@@ -31,10 +31,8 @@ def test_reproduce_xgboost_rows_on_synthetic_data(tmp_path, capsys):
     assert (out / "results.md").read_text().count("| xgboost") == 2
 
 
-def test_reproduce_neural_rows_on_synthetic_data(tmp_path, monkeypatch, capsys):
+def test_reproduce_neural_rows_on_synthetic_data(tmp_path, torch_home):
     # no ImageNet weights offline: the pretrained row is reported as skipped, the others run
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setenv("SPECGENRE_OFFLINE", "1")
     out = tmp_path / "res"
     code = main(["reproduce", "--rows", "resnet18_scratch_3s_prob_db", "cnn_30s_mel",
                  "resnet18_pretrained_30s_mel", "--n-per-genre", "2", "--duration", "6",
@@ -46,7 +44,7 @@ def test_reproduce_neural_rows_on_synthetic_data(tmp_path, monkeypatch, capsys):
         "resnet18_scratch_3s_prob_db": "ok", "cnn_30s_mel": "ok",
         "resnet18_pretrained_30s_mel": "skipped"}
     # the skip says which file is missing and where it belongs
-    assert str(tmp_path / "torch_home") in rows["resnet18_pretrained_30s_mel"]["message"]
+    assert str(torch_home) in rows["resnet18_pretrained_30s_mel"]["message"]
     assert "resnet18-f37072fd.pth" in rows["resnet18_pretrained_30s_mel"]["message"]
     md = (out / "results.md").read_text()
     # the synthetic budget: 1 epoch (asked), no inner validation, dB rows pooled by 4

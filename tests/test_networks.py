@@ -25,13 +25,7 @@ from specgenre.spectrogram import SpectrogramTransformer
 GENRES = np.array(["blues", "jazz", "rock"])
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny inputs run fastest (and are reproducible) on one thread; restore afterwards."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_spectrograms(n=24, n_classes=3, shape=(1, 16, 20), seed=0, gap=25.0):

@@ -34,21 +34,7 @@ from specgenre.networks._modules import (
 FILE_NAME = "resnet18-f37072fd.pth"
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    """An empty TORCH_HOME, offline."""
-    home = tmp_path / "torch_home"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    monkeypatch.setenv("SPECGENRE_OFFLINE", "1")
-    return home
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_resnet18_state(seed=0):

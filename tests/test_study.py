@@ -273,15 +273,13 @@ def dev_clips(request):
 
 
 @pytest.fixture
-def random_imagenet_weights(tmp_path, monkeypatch):
+def random_imagenet_weights(torch_home):
     """A seeded random resnet18 state dict where torchvision caches IMAGENET1K_V1, offline."""
     torch = pytest.importorskip("torch")
     from torchvision.models import resnet18
 
     from specgenre.networks import resnet18_weights_path
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setenv("SPECGENRE_OFFLINE", "1")
     path, _ = resnet18_weights_path()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     torch.manual_seed(0)
