@@ -1,0 +1,303 @@
+"""PyTorch versions of the musicnn networks (Pons & Serra, 2019) and the vgg baseline.
+
+Layer for layer the graphs of the official ``musicnn/models.py`` (v0.1.0):
+
+* ``musicnn`` (``build_musicnn``): batch-normalised input; a *musically
+  motivated* front end of five branches, two timbral ones (convolutions of
+  7 frames x 38 and 7 x 67 mel bands, i.e. ``int(0.4*96)``/``int(0.7*96)``,
+  204 filters each, time padded by 3 on both sides, valid in frequency) and
+  three temporal ones (128, 64 and 32 frames x 1 band, 51 filters each,
+  "same" padding), each ReLU -> batch norm -> max over frequency; a dense
+  mid end of three 7-frame convolutions with 64 filters (ReLU -> batch norm,
+  the second and third with residual connections) whose outputs are
+  concatenated with the front end's (753 channels); a back end of global max
+  and mean pooling over time (interleaved per channel, as TF's ``concat`` +
+  ``flatten`` leaves them), batch norm, dropout, a 200-unit dense layer
+  (ReLU -> batch norm = ``penultimate``), dropout and a 50-unit dense layer
+  whose sigmoid is the ``taggram``.
+* ``vgg`` (``vgg``): batch-normalised input, five 3x3 "same" convolutions
+  with 128 filters (ReLU -> batch norm -> max pooling 4x1/2x2, 2x2/2x2,
+  2x2/2x2, 2x2/2x2, 4x4/4x4, all "valid"), dropout 0.25 between blocks, and
+  a 50-unit dense layer on the flattened ``pool5`` (after dropout 0.5).
+
+TensorFlow's conventions are kept where they change numbers: batch norm
+epsilon 1e-3 (``tf.compat.v1.layers.batch_normalization``), "same" padding of
+an even kernel puts the extra frame after (``k - 1`` split as ``(k-1)//2``
+before, the rest after), and flattening is in TF's channels-last order.
+Outputs are returned in TF's layout too: ``(batch, time, channels)`` for the
+musicnn feature maps, ``(batch, height, width, channels)`` for vgg's pools.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["MusicnnNet", "VggNet", "BN_EPS", "MUSICNN_LAYERS", "VGG_LAYERS"]
+
+#: Batch norm epsilon of ``tf.compat.v1.layers.batch_normalization``.
+BN_EPS = 1e-3
+
+#: Output names of the musicnn models, in the official extractor's order.
+MUSICNN_LAYERS = ("taggram", "timbral", "temporal", "cnn1", "cnn2", "cnn3",
+                  "mean_pool", "max_pool", "penultimate")
+#: Output names of the vgg models, in the official extractor's order.
+VGG_LAYERS = ("taggram", "pool1", "pool2", "pool3", "pool4", "pool5")
+
+
+def _bn2d(channels):
+    return nn.BatchNorm2d(channels, eps=BN_EPS)
+
+
+def _bn1d(channels):
+    return nn.BatchNorm1d(channels, eps=BN_EPS)
+
+
+def _check_input(x, n_mels, n_frames=None):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 3 or x.shape[2] != n_mels or (n_frames is not None and x.shape[1] != n_frames):
+        frames = n_frames if n_frames is not None else "n_frames"
+        raise ValueError(
+            f"x must have shape (batch, {frames}, {n_mels}) (log-mel patches, frames x mels), "
+            f"got {tuple(x.shape)}")
+
+
+class _TimbralBlock(nn.Module):
+    """Conv (k_time x k_freq, time padded by 3, valid in frequency) -> ReLU -> BN -> max over freq."""
+
+    def __init__(self, filters, k_freq):
+        super().__init__()
+        self.conv = nn.Conv2d(1, filters, (7, k_freq), padding=(3, 0))
+        self.bn = _bn2d(filters)
+
+    def forward(self, x):  # (B, 1, T, F) -> (B, C, T)
+        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+
+
+class _TemporalBlock(nn.Module):
+    """Conv (k_time x 1, TF "same") -> ReLU -> BN -> max over freq."""
+
+    def __init__(self, filters, k_time):
+        super().__init__()
+        self.pad = ((k_time - 1) // 2, k_time - 1 - (k_time - 1) // 2)
+        self.conv = nn.Conv2d(1, filters, (k_time, 1))
+        self.bn = _bn2d(filters)
+
+    def forward(self, x):  # (B, 1, T, F) -> (B, C, T)
+        x = F.pad(x, (0, 0) + self.pad)
+        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+
+
+class _MidendConv(nn.Module):
+    """A mid-end layer: conv over 7 frames spanning all channels -> ReLU -> BN."""
+
+    def __init__(self, in_channels, filters):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, filters, 7, padding=3)
+        self.bn = _bn1d(filters)
+
+    def forward(self, x):  # (B, C_in, T) -> (B, C, T)
+        return self.bn(F.relu(self.conv(x)))
+
+
+class _MusicnnBody(nn.Module):
+    """musicnn up to the penultimate layer; returns the named feature maps (TF layout)."""
+
+    def __init__(self, n_mels=96, num_filt_frontend=1.6, num_filt_midend=64,
+                 num_units_backend=200):
+        super().__init__()
+        timbral_filters = int(num_filt_frontend * 128)
+        temporal_filters = int(num_filt_frontend * 32)
+        self.input_bn = _bn2d(1)
+        self.timbral = nn.ModuleList(
+            [_TimbralBlock(timbral_filters, int(0.4 * n_mels)),
+             _TimbralBlock(timbral_filters, int(0.7 * n_mels))])
+        self.temporal = nn.ModuleList(
+            [_TemporalBlock(temporal_filters, k) for k in (128, 64, 32)])
+        frontend_channels = 2 * timbral_filters + 3 * temporal_filters
+        self.midend = nn.ModuleList(
+            [_MidendConv(frontend_channels, num_filt_midend),
+             _MidendConv(num_filt_midend, num_filt_midend),
+             _MidendConv(num_filt_midend, num_filt_midend)])
+        self.pool_channels = frontend_channels + 3 * num_filt_midend
+        self.pool_bn = _bn1d(2 * self.pool_channels)
+        self.pool_dropout = nn.Dropout(0.5)
+        self.dense = nn.Linear(2 * self.pool_channels, num_units_backend)
+        self.dense_bn = _bn1d(num_units_backend)
+        self.widths = {
+            "timbral": 2 * timbral_filters, "temporal": 3 * temporal_filters,
+            "cnn1": num_filt_midend, "cnn2": num_filt_midend, "cnn3": num_filt_midend,
+            "mean_pool": self.pool_channels, "max_pool": self.pool_channels,
+            "penultimate": num_units_backend,
+        }
+
+    def forward(self, x):
+        x = self.input_bn(x.unsqueeze(1))  # (B, 1, T, F)
+        timbral = torch.cat([block(x) for block in self.timbral], dim=1)  # (B, C, T)
+        temporal = torch.cat([block(x) for block in self.temporal], dim=1)
+        frontend = torch.cat([timbral, temporal], dim=1)
+        cnn1 = self.midend[0](frontend)
+        cnn2 = self.midend[1](cnn1) + cnn1
+        cnn3 = self.midend[2](cnn2) + cnn2
+        midend = torch.cat([frontend, cnn1, cnn2, cnn3], dim=1)  # (B, 753, T)
+        max_pool = midend.amax(dim=2)
+        mean_pool = midend.mean(dim=2)
+        # TF: concat([max, mean], axis=2) of (B, C, 1) tensors, then flatten -> interleaved
+        pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)
+        pooled = self.pool_dropout(self.pool_bn(pooled))
+        penultimate = self.dense_bn(F.relu(self.dense(pooled)))
+        return {
+            "timbral": timbral.transpose(1, 2),
+            "temporal": temporal.transpose(1, 2),
+            "cnn1": cnn1.transpose(1, 2),
+            "cnn2": cnn2.transpose(1, 2),
+            "cnn3": cnn3.transpose(1, 2),
+            "mean_pool": mean_pool,
+            "max_pool": max_pool,
+            "penultimate": penultimate,
+        }
+
+
+class _TaggerMixin:
+    """Shared forward: body features -> dropout -> head (logits) -> sigmoid (taggram)."""
+
+    def forward_features(self, x):
+        """The named outputs of the body (every layer but the tag layer), as a dict."""
+        self._check(x)
+        return self.body(x)
+
+    def head_input(self, features):
+        """The (batch, head_in_features) tensor the tag layer reads, from ``forward_features``."""
+        return features[self.head_layer].flatten(1)
+
+    def forward(self, x):
+        """Every named output (TF layout) plus ``logits`` and ``taggram`` (sigmoid of logits)."""
+        features = self.forward_features(x)
+        logits = self.head(self.head_dropout(self.head_input(features)))
+        out = {"taggram": torch.sigmoid(logits)}
+        out.update(features)
+        out["logits"] = logits
+        return out
+
+    @property
+    def layer_names(self):
+        """Names of the outputs the official extractor gives, ``taggram`` first."""
+        return self.LAYERS
+
+    def embedding_dim(self, layer):
+        """Width of ``layer``'s embedding: the size of its last (channel) axis."""
+        if layer == "taggram":
+            return self.n_tags
+        if layer not in self.body.widths:
+            raise ValueError(f"unknown layer {layer!r}; choose from {self.LAYERS}")
+        return self.body.widths[layer]
+
+
+class MusicnnNet(_TaggerMixin, nn.Module):
+    """The musicnn tagger (``MTT_musicnn``, ``MSD_musicnn``) in PyTorch.
+
+    Parameters
+    ----------
+    n_tags : int, default=50
+        Units of the tag layer (``head``).
+    n_mels : int, default=96
+        Mel bands of the input.
+    num_filt_midend, num_units_backend : int, default=64, 200
+        Mid-end filters and penultimate units (64/200 for the released models).
+
+    Notes
+    -----
+    Input: float32 log-mel patches ``(batch, n_frames, n_mels)`` (187 frames
+    for the released models; any length works). ``forward`` returns a dict
+    with ``taggram`` (sigmoid), ``timbral`` (B, T, 408), ``temporal``
+    (B, T, 153), ``cnn1``/``cnn2``/``cnn3`` (B, T, 64), ``mean_pool`` and
+    ``max_pool`` (B, 753), ``penultimate`` (B, 200) and ``logits``.
+    ``body`` holds every layer but the tag layer ``head`` (a ``Linear`` on
+    ``penultimate`` after dropout 0.5), so a new head can replace it.
+    """
+
+    LAYERS = MUSICNN_LAYERS
+    head_layer = "penultimate"
+
+    def __init__(self, n_tags=50, n_mels=96, num_filt_midend=64, num_units_backend=200):
+        super().__init__()
+        self.n_tags = n_tags
+        self.n_mels = n_mels
+        self.body = _MusicnnBody(n_mels, 1.6, num_filt_midend, num_units_backend)
+        self.head_dropout = nn.Dropout(0.5)
+        self.head = nn.Linear(num_units_backend, n_tags)
+        self.head_in_features = num_units_backend
+
+    def _check(self, x):
+        _check_input(x, self.n_mels)
+
+
+class _VggBody(nn.Module):
+    """vgg up to ``pool5``; returns the pools in TF's (B, H, W, C) layout."""
+
+    POOLS = ((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), \
+        ((4, 4), (4, 4))
+
+    def __init__(self, num_filters=128, n_frames=187, n_mels=96):
+        super().__init__()
+        self.input_bn = _bn2d(1)
+        self.convs = nn.ModuleList(
+            [nn.Conv2d(1 if i == 0 else num_filters, num_filters, 3, padding=1)
+             for i in range(5)])
+        self.bns = nn.ModuleList([_bn2d(num_filters) for _ in range(5)])
+        self.pools = nn.ModuleList([nn.MaxPool2d(k, s) for k, s in self.POOLS])
+        self.dropouts = nn.ModuleList([nn.Dropout(0.25) for _ in range(4)])
+        h, w = n_frames, n_mels
+        self.shapes = {}
+        for i, (k, s) in enumerate(self.POOLS):
+            h, w = (h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1
+            self.shapes[f"pool{i + 1}"] = (h, w, num_filters)
+        self.widths = {name: num_filters for name in self.shapes}
+        self.flat_features = h * w * num_filters
+
+    def forward(self, x):
+        x = self.input_bn(x.unsqueeze(1))
+        out = {}
+        for i in range(5):
+            if i:
+                x = self.dropouts[i - 1](x)
+            x = self.pools[i](self.bns[i](F.relu(self.convs[i](x))))
+            out[f"pool{i + 1}"] = x.permute(0, 2, 3, 1)  # NCHW -> TF's NHWC
+        return out
+
+
+class VggNet(_TaggerMixin, nn.Module):
+    """The vgg baseline tagger (``MTT_vgg``, ``MSD_vgg``) in PyTorch.
+
+    Parameters
+    ----------
+    n_tags : int, default=50
+        Units of the tag layer (``head``).
+    num_filters : int, default=128
+        Filters of every convolution.
+    n_frames, n_mels : int, default=187, 96
+        Input patch size (fixed: the tag layer reads the flattened ``pool5``).
+
+    Notes
+    -----
+    ``forward`` returns ``taggram``, ``pool1`` (B, 92, 48, 128), ``pool2``
+    (B, 46, 24, 128), ``pool3`` (B, 23, 12, 128), ``pool4`` (B, 11, 6, 128),
+    ``pool5`` (B, 2, 1, 128) in TF's channels-last layout, and ``logits``.
+    ``head`` is a ``Linear`` on the flattened ``pool5`` (after dropout 0.5).
+    """
+
+    LAYERS = VGG_LAYERS
+    head_layer = "pool5"
+
+    def __init__(self, n_tags=50, num_filters=128, n_frames=187, n_mels=96):
+        super().__init__()
+        self.n_tags = n_tags
+        self.n_frames = n_frames
+        self.n_mels = n_mels
+        self.body = _VggBody(num_filters, n_frames, n_mels)
+        self.head_dropout = nn.Dropout(0.5)
+        self.head = nn.Linear(self.body.flat_features, n_tags)
+        self.head_in_features = self.body.flat_features
+
+    def _check(self, x):
+        _check_input(x, self.n_mels, self.n_frames)
