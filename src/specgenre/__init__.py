@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it
 _LAZY = {
     # data
+    "load_audio_csv": "datasets",
     "load_gtzan": "datasets",
     "load_gtzan_features": "datasets",
     "make_genre_clips": "datasets",

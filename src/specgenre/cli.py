@@ -33,29 +33,103 @@ def _log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-# --------------------------------------------------------------------------- data
-def _load_gtzan_audio(data, *, split=None, duration=30.0, n_jobs=None, progress=True,
-                      genres=None):
-    """GTZAN tracks under ``data`` as waveforms; unreadable files skipped and reported."""
-    from .audio import load_audio
-    from .datasets import load_gtzan
+# --------------------------------------------------------------------------- paths and data
+def _check_output_path(path, *, option="-o", kind="file"):
+    """Check, before any work starts, that ``path`` can be written; return it as a Path.
 
-    root = Path(data)
+    ``kind="file"``: the parent folder must exist and ``path`` must not be a folder.
+    ``kind="dir"``: ``path`` must be a folder or not exist yet (it is then created
+    later), and its parent must exist. A failure is a :class:`CLIError` (exit 2).
+    """
+    import os
+
+    path = Path(path).expanduser()
+    parent = path.parent if str(path.parent) else Path(".")
+    if kind == "file" and path.is_dir():
+        raise CLIError(f"{option} {path}: is a folder; give a file name")
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise CLIError(f"{option} {path}: is a file; give a folder")
+    if kind == "dir" and path.is_dir():
+        parent = path
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise CLIError(f"{option} {path}: the folder {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path}: the folder {parent} is not writable")
+    return path
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30.0,
+                  n_jobs=None, progress=True, min_genres=2):
+    """THE loader of labelled audio for train, reproduce and features.
+
+    ``data`` is a GTZAN folder (any layout :func:`load_gtzan` knows) or a CSV file
+    of ``path,genre`` rows (:func:`load_audio_csv`). ``split`` (GTZAN only) and
+    ``genres`` select tracks. Unreadable files are skipped and reported once each.
+
+    Returns ``(X, y, track_ids, n_skipped)``: float32 waveforms of ``duration``
+    seconds at 22050 Hz, genre labels, track ids (GTZAN ids or the CSV's paths) and
+    the number of files skipped. Bad paths or data raise :class:`CLIError`.
+    """
+    import warnings
+
+    from .audio import load_audio
+    from .datasets import load_audio_csv, load_gtzan
+
+    root = Path(data).expanduser()
     if not root.exists():
-        raise CLIError(f"--data {root}: no such directory")
+        raise CLIError(f"{option} {root}: no such directory or CSV file")
+    is_csv = root.is_file()
+    if is_csv and root.suffix.lower() not in (".csv", ".txt", ".tsv"):
+        raise CLIError(f"{option} {root}: is a file, not a folder; give a GTZAN folder or "
+                       "a CSV file of path,genre rows")
+    if is_csv and split is not None:
+        raise CLIError(f"{option} {root}: the fault-filtered split needs a GTZAN folder, "
+                       "not a CSV file")
     try:
-        bunch = load_gtzan(root, split=split, genres=genres, on_error="skip")
-    except (FileNotFoundError, ValueError) as exc:
-        raise CLIError(f"--data {root}: {exc}") from None
+        with warnings.catch_warnings():
+            # skipped files are reported below, one line each
+            warnings.filterwarnings("ignore", message="load_(gtzan|audio_csv) skipped")
+            if is_csv:
+                bunch = load_audio_csv(root, genres=genres, on_error="skip")
+            else:
+                bunch = load_gtzan(root, split=split, genres=genres, on_error="skip")
+    except FileNotFoundError as exc:
+        msg = _first_line(exc).rstrip(".")
+        if not is_csv and "no GTZAN track" in msg:
+            msg += ("; expected <genre>/<genre>.NNNNN.wav files (or genres_original/, "
+                    "genres/) under it, or pass a CSV file of path,genre rows")
+        raise CLIError(f"{option} {root}: {msg}") from None
+    except (ValueError, OSError, TypeError) as exc:
+        raise CLIError(f"{option} {root}: {_first_line(exc)}") from None
     for path, reason in bunch.skipped:
-        _log(f"skipped unreadable file {path}: {reason}")
+        _log(f"skipped {path}: {reason}")
+    if len(bunch.target_names) < min_genres:
+        raise CLIError(f"{option} {root}: found only the genre(s) {bunch.target_names}; "
+                       f"need at least {min_genres} to train a classifier")
     X, kept, errors = load_audio(bunch.filenames, duration=duration, on_error="skip",
                                  n_jobs=n_jobs, progress=progress)
     for err in errors:
         _log(f"skipped {err}")
     if len(X) == 0:
-        raise CLIError(f"--data {root}: no readable track")
-    return X, np.asarray(bunch.target)[kept], np.asarray(bunch.track_ids)[kept]
+        raise CLIError(f"{option} {root}: no readable track")
+    y = np.asarray(bunch.target)[kept]
+    if len(np.unique(y)) < min_genres:
+        raise CLIError(f"{option} {root}: the readable tracks hold fewer than "
+                       f"{min_genres} genres")
+    return X, y, np.asarray(bunch.track_ids)[kept], len(bunch.skipped) + len(errors)
+
+
+def _load_gtzan_audio(data, *, split=None, duration=30.0, n_jobs=None, progress=True,
+                      genres=None):
+    """Deprecated name: ``_load_dataset`` without the skip count."""
+    return _load_dataset(data, split=split, duration=duration, n_jobs=n_jobs,
+                         progress=progress, genres=genres)[:3]
 
 
 def _filtered_split(track_ids, root):
