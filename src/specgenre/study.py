@@ -35,7 +35,10 @@ not comparable with the clip-level rows.
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["STUDY_ROWS", "StudyRow", "make_row", "STUDY_XGBOOST_PARAMS"]
+import numpy as np
+
+__all__ = ["ALL_ROWS", "BEYOND_ROWS", "STUDY_ROWS", "StudyRow", "classifier_of", "make_row",
+           "STUDY_XGBOOST_PARAMS"]
 
 SR = 22050
 
@@ -47,7 +50,6 @@ STUDY_XGBOOST_PARAMS = MappingProxyType(dict(
     colsample_bytree=1.0, min_child_weight=1.0, reg_lambda=1.0, tree_method="hist",
 ))
 
-_MODELS = ("cnn", "resnet18", "xgboost")
 _SOURCES = ("audio", "features")
 
 
@@ -84,6 +86,18 @@ class StudyRow:
     sources : tuple of str
         Inputs :func:`make_row` can build the row for: ``"audio"`` (waveforms
         at 22050 Hz) and, for XGBoost, ``"features"`` (Kaggle's tables).
+    beyond_study : bool, default=False
+        True for the rows that are not the study's (:data:`BEYOND_ROWS`).
+    reference_accuracy : float or None, default=None
+        For a row beyond the study: the published figure it is compared with
+        (a fraction), None if there is none.
+    reference : str, default=""
+        For a row beyond the study: where ``reference_accuracy`` comes from and
+        how its recipe differs from the row's.
+    level : {"clip", "segment"}, default="clip"
+        What one prediction of the row is: a whole clip, or (``xgboost_3s``
+        only) a 3 s segment, trained and scored without voting. :meth:`samples`
+        turns clips into the row's samples.
     """
 
     name: str
@@ -95,13 +109,20 @@ class StudyRow:
     study_accuracy: float | None
     protocol: str
     sources: tuple = ("audio",)
+    beyond_study: bool = False
+    reference_accuracy: float | None = None
+    reference: str = ""
+    level: str = "clip"
 
     @property
     def title(self):
         """Short human-readable name, e.g. ``"ResNet18 pretrained, 3 s + MV, dB"``."""
-        model = {"cnn": "CNN", "resnet18": "ResNet18", "xgboost": "XGBoost"}[self.model]
+        model = {"cnn": "CNN", "resnet18": "ResNet18", "xgboost": "XGBoost",
+                 "musicnn": "musicnn MSD"}[self.model]
         if self.pretrained is not None and self.model == "resnet18":
             model += " pretrained" if self.pretrained else " scratch"
+        if self.model == "musicnn":
+            model += " fine-tuned" if _is_finetune(self) else " embedding + SVM"
         how = "30 s" if self.input == "30s" else "3 s"
         how += {None: "", "hard": " + MV", "soft": " + Prob"}[self.voting]
         parts = [model, how] + ([{"mel": "mel", "db": "dB"}[self.scale]] if self.scale else [])
@@ -110,6 +131,41 @@ class StudyRow:
     def make(self, **kwargs):
         """Build this row's estimator: ``make_row(self.name, **kwargs)``."""
         return make_row(self.name, **kwargs)
+
+    def samples(self, X, y=None):
+        """What this row is trained and scored on, made from whole clips.
+
+        A clip-level row takes the clips as they are. A segment-level row
+        (``level="segment"``) takes their 3 s segments, each labelled with its
+        clip's genre (a :class:`~sklearn.pipeline.Pipeline` cannot change the
+        number of labels, so this happens outside the estimator). Both
+        ``specgenre reproduce`` and ``specgenre train`` call this; cut the
+        training and test clips separately so that no test segment is trained on.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples)
+            Waveforms at 22050 Hz.
+        y : array-like of shape (n_clips,), optional
+            Genres of the clips.
+
+        Returns
+        -------
+        X_samples : ndarray
+            ``X`` itself, or the segments ``(n_segments, n_segment_samples)``.
+        y_samples : ndarray or None
+            The label of each sample (None when ``y`` is None).
+        clip_index : ndarray of int
+            Position in ``X`` of the clip each sample comes from.
+        """
+        y = None if y is None else np.asarray(y)
+        if self.level == "clip":
+            return X, y, np.arange(len(X))
+        from .segment import ClipSegmenter
+
+        segments, clip_index = ClipSegmenter(3.0, sr=SR).fit_segment(X)
+        clip_index = np.asarray(clip_index)
+        return segments, None if y is None else y[clip_index], clip_index
 
 
 _CLIP = "clip-level accuracy, one prediction per 30 s clip"
@@ -146,7 +202,7 @@ _ROWS = [
         "features_3_sec.csv (the Kaggle notebook's train_test_split(test_size=0.3, "
         "random_state=42)): segments of one track are both trained on and tested on, "
         "so the figure is inflated by leakage; not comparable with clip-level rows",
-        ("audio", "features"),
+        ("audio", "features"), level="segment",
     ),
     StudyRow(
         "xgboost_3s_mv", "xgboost", "3s", "hard", None, None, None,
@@ -159,11 +215,97 @@ _ROWS = [
 #: The study's rows in table order: ``name -> StudyRow`` (read-only).
 STUDY_ROWS = MappingProxyType({row.name: row for row in _ROWS})
 
+# ------------------------------------------------------- beyond the study
+# Rows the study did not have: transfer from a network pretrained on music
+# (musicnn, :mod:`specgenre.musicnn`). Their ``study_accuracy`` is None; the
+# figure they are compared with is ``reference_accuracy``, from ``reference``.
+
+_PONS = (
+    "Pons & Serra, sklearn-audio-transfer-learning (github.com/jordipons/"
+    "sklearn-audio-transfer-learning, README and src/audio_transfer_learning.py): "
+    "77.24 % on GTZAN's fault-filtered test split with MSD_musicnn max_pool "
+    "embeddings of 3 s patches taken every 1 s, PCA to 128 whitened dimensions, "
+    "SVC(C=1, kernel='rbf', gamma='scale') trained per patch, majority vote of a "
+    "track's patches. "
+)
+_BEYOND = [
+    StudyRow(
+        "musicnn_msd_svm_30s", "musicnn", "30s", None, None, True, None,
+        "clip-level accuracy of an RBF SVM on the MSD_musicnn max_pool embedding of "
+        "each 30 s clip (mean over its ten non-overlapping 3 s patches), standardised",
+        ("audio",), beyond_study=True, reference_accuracy=0.7724,
+        reference=_PONS + "This row: one embedding per clip (mean over non-overlapping "
+        "patches) and StandardScaler instead of per-patch training and PCA whitening "
+        "(PCA to 128 dimensions needs more training rows than small sets have).",
+    ),
+    StudyRow(
+        "musicnn_msd_3s_mv", "musicnn", "3s", "hard", None, True, None, _MV,
+        ("audio",), beyond_study=True, reference_accuracy=0.7724,
+        reference=_PONS + "This row is the closest to that recipe: per-segment "
+        "training and majority vote, but non-overlapping 3 s segments and "
+        "StandardScaler instead of PCA whitening.",
+    ),
+    StudyRow(
+        "musicnn_msd_3s_prob", "musicnn", "3s", "soft", None, True, None, _PROB,
+        ("audio",), beyond_study=True, reference_accuracy=None,
+        reference="No published figure for this recipe (soft vote of per-segment SVM "
+        "probabilities, Platt-scaled). Closest: " + _PONS,
+    ),
+    StudyRow(
+        "musicnn_finetune_3s_prob", "musicnn", "3s", "soft", None, True, None, _PROB,
+        ("audio",), beyond_study=True, reference_accuracy=None,
+        reference="No published GTZAN figure for fine-tuning MSD_musicnn with this "
+        "protocol; the embedding + SVM rows are its baseline.",
+    ),
+]
+
+#: Rows beyond the study (transfer from musicnn), in table order:
+#: ``name -> StudyRow`` with ``beyond_study=True`` (read-only).
+BEYOND_ROWS = MappingProxyType({row.name: row for row in _BEYOND})
+
+#: Every row :func:`make_row` builds: the study's twelve first, then
+#: :data:`BEYOND_ROWS` (read-only).
+ALL_ROWS = MappingProxyType({**STUDY_ROWS, **BEYOND_ROWS})
+
+
+def classifier_of(estimator):
+    """The classifier inside a row's estimator, through TrackAggregator and Pipeline.
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        As built by :func:`make_row`.
+
+    Returns
+    -------
+    classifier : scikit-learn estimator
+        The last step of the (inner) pipeline, e.g. the
+        :class:`ResNet18Classifier` of ``resnet18_scratch_3s_mv_db``;
+        ``estimator`` itself when it is neither a pipeline nor a meta-estimator.
+
+    Examples
+    --------
+    >>> from specgenre.study import classifier_of, make_row
+    >>> type(classifier_of(make_row("xgboost_3s_mv"))).__name__
+    'XGBoostClassifier'
+    """
+    while True:
+        if hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        elif "estimator" in estimator.get_params(deep=False):
+            estimator = estimator.estimator
+        else:
+            return estimator
+
 
 def _set_n_jobs(estimator, n_jobs):
     if n_jobs is not None and "n_jobs" in estimator.get_params(deep=False):
         estimator.set_params(n_jobs=n_jobs)
     return estimator
+
+
+def _is_finetune(row):
+    return row.model == "musicnn" and "finetune" in row.name
 
 
 def _classifier(row, random_state, n_jobs):
@@ -172,11 +314,19 @@ def _classifier(row, random_state, n_jobs):
 
         return XGBoostClassifier(**STUDY_XGBOOST_PARAMS, random_state=random_state,
                                  n_jobs=n_jobs)
+    if row.model == "musicnn" and not _is_finetune(row):
+        from sklearn.svm import SVC
+
+        # the anchor's SVM (Pons & Serra); Platt-scaled probabilities for the soft vote
+        return SVC(C=1.0, kernel="rbf", gamma="scale", probability=row.voting == "soft",
+                   random_state=random_state)
     # the package's public (lazily imported) names, wherever the module lives
     import specgenre
 
     if row.model == "cnn":
         clf = specgenre.CNNClassifier(random_state=random_state)
+    elif row.model == "musicnn":
+        clf = specgenre.MusicnnClassifier(model="MSD_musicnn", random_state=random_state)
     else:
         clf = specgenre.ResNet18Classifier(pretrained=row.pretrained, random_state=random_state)
     return _set_n_jobs(clf, n_jobs)
@@ -188,7 +338,8 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
     Parameters
     ----------
     name : str
-        A key of :data:`STUDY_ROWS`.
+        A key of :data:`ALL_ROWS`: one of the study's rows (:data:`STUDY_ROWS`)
+        or of the rows beyond it (:data:`BEYOND_ROWS`).
     source : {"audio", "features"}, default="audio"
         What the estimator takes:
 
@@ -208,6 +359,12 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
           ``xgboost_3s_mv`` is ``TrackAggregator(XGBoostClassifier(),
           segmenter="precomputed")``, fed ``group_segments(X, y, groups)``
           of the 3 s table so that splits are by track.
+
+        The musicnn embedding rows are a Pipeline of
+        :class:`MusicnnEmbedding`, :class:`~sklearn.preprocessing.StandardScaler`
+        and :class:`~sklearn.svm.SVC` (``"svm"``); the fine-tuned row is a
+        :class:`MusicnnClassifier`; 3 s rows wrap them in a
+        :class:`TrackAggregator` as above.
     random_state : int, RandomState instance or None, default=None
         Seed of the classifier.
     n_jobs : int or None, default=None
@@ -233,10 +390,10 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
     ('TrackAggregator', 100)
     """
     try:
-        row = STUDY_ROWS[name]
+        row = ALL_ROWS[name]
     except KeyError:
         raise ValueError(
-            f"unknown study row {name!r}; choose one of {list(STUDY_ROWS)}."
+            f"unknown study row {name!r}; choose one of {list(ALL_ROWS)}."
         ) from None
     if source not in _SOURCES:
         raise ValueError(f"source must be one of {_SOURCES}; got {source!r}.")
@@ -260,7 +417,15 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
         if row.voting is not None:
             est = TrackAggregator(clf, segmenter="precomputed", voting=row.voting)
     else:
-        if row.model == "xgboost":
+        if _is_finetune(row):
+            front = None  # MusicnnClassifier computes its own input from waveforms
+        elif row.model == "musicnn":
+            from sklearn.preprocessing import StandardScaler
+
+            from .musicnn import MusicnnEmbedding
+
+            front = ("embedding", _set_n_jobs(MusicnnEmbedding("MSD_musicnn"), n_jobs))
+        elif row.model == "xgboost":
             from .features import FeatureExtractor
 
             front = ("features", _set_n_jobs(FeatureExtractor(), n_jobs))
@@ -269,7 +434,12 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
 
             front = ("spectrogram",
                      _set_n_jobs(SpectrogramTransformer(scale=row.scale, sr=SR), n_jobs))
-        est = Pipeline([front, (row.model, clf)])
+        if front is None:
+            est = clf
+        elif row.model == "musicnn":
+            est = Pipeline([front, ("scaler", StandardScaler()), ("svm", clf)])
+        else:
+            est = Pipeline([front, (row.model, clf)])
         if row.voting is not None:
             from .segment import ClipSegmenter
 
