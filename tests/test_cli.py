@@ -89,7 +89,7 @@ def test_predict_prints_genre_probabilities_and_segments(tmp_path, capsys):
     assert code == EXIT_OK
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split("\t")[1] == "high"  # label of the 220 Hz clips (k odd)
-    assert len(lines) == 3 and lines[1].lstrip().startswith("segment 0 (0-2 s)")
+    assert len(lines) == 3 and lines[1].lstrip().startswith("window 0 (0-2 s)")
 
 
 def test_predict_reports_unreadable_files(tmp_path, capsys):

@@ -1,6 +1,7 @@
-"""The ``specgenre`` command line: reproduce, train, predict, features.
+"""The ``specgenre`` command line: reproduce, train, predict, features, rows.
 
-Exit codes: 0 success; 1 a row or file failed; 2 bad usage, path or data.
+Exit codes, in every subcommand: 0 success; 1 some input failed (a row, or a file
+that was skipped and reported); 2 bad usage, path or data (nothing was done).
 """
 
 import argparse
@@ -11,6 +12,9 @@ from pathlib import Path
 import numpy as np
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Marks a file written by ``specgenre train`` (the dict saved with joblib).
+MODEL_FORMAT = "specgenre-model-1"
 
 # The main job on synthetic data (README's first command) must finish in about ten
 # minutes on 2 CPU cores: 80 clips of 6 s (two 3 s segments each), 3-fold CV, 4 epochs
@@ -148,120 +152,354 @@ def _filtered_split(track_ids, root):
 
 
 # --------------------------------------------------------------------------- reproduce
-def _cmd_reproduce(args):
-    from .reproduce import evaluate_rows, format_table, write_results
-    from .study import STUDY_ROWS
+def _reproduce_rows(names):
+    """The rows asked for with ``--rows`` (``study`` and ``all`` name groups of rows)."""
+    from .study import ALL_ROWS, STUDY_ROWS
 
-    rows = args.rows or list(STUDY_ROWS)
-    unknown = [r for r in rows if r not in STUDY_ROWS]
+    groups = {"study": list(STUDY_ROWS), "all": list(ALL_ROWS)}
+    rows = []
+    for name in names or ["study"]:
+        rows += groups.get(name, [name])
+    unknown = [r for r in rows if r not in ALL_ROWS]
     if unknown:
-        raise CLIError(f"unknown row(s) {unknown}; choose from: {', '.join(STUDY_ROWS)}")
-    split = None
-    params = {}
-    db_params = {}  # extra overrides of the rows on dB spectrograms
-    if args.data is None:
+        raise CLIError(f"unknown row(s) {', '.join(unknown)}; choose from: "
+                       f"{', '.join(ALL_ROWS)} (or 'study', 'all')")
+    return list(dict.fromkeys(rows))
+
+
+def _cmd_reproduce(args):
+    from .reproduce import check_params, evaluate_rows, format_table, write_results
+
+    # every argument is checked before any audio is loaded or made
+    rows = _reproduce_rows(args.rows)
+    if args.cv is not None and args.cv < 2:
+        raise CLIError(f"--cv {args.cv}: cross-validation needs at least 2 folds")
+    out = _check_output_path(args.out, option="-o", kind="dir")
+    user = dict(args.param)  # the last --param KEY=... wins
+    try:
+        check_params(rows, user)
+    except ValueError as exc:
+        raise CLIError(f"--param: {exc}") from None
+    synthetic = args.data is None
+    defaults = {}  # applied to the rows that take them, overridden by --param
+    if args.max_epochs is not None or synthetic:
+        defaults["max_epochs"] = args.max_epochs or SYNTH_MAX_EPOCHS
+    if args.device:
+        defaults["device"] = args.device
+    if synthetic:
+        # a few clips per genre leave too few for an inner validation split (the
+        # classifiers would warn in every fold): train every epoch, no early stopping
+        defaults["valid_fraction"] = None
+
+    def row_params(row):
+        extra = {"freq_pool": SYNTH_DB_FREQ_POOL} if synthetic and row.scale == "db" else {}
+        return {**defaults, **extra, **user}
+
+    split, track_ids = None, None
+    if synthetic:
         from .datasets import make_genre_clips
 
         _log(f"synthetic data: {args.n_per_genre} clips x 10 genres, {args.duration:g} s "
              "(use --data DIR for GTZAN)")
         bunch = make_genre_clips(args.n_per_genre, duration=args.duration,
                                  random_state=args.random_state)
-        X, y = bunch.data, np.asarray(bunch.target)
-        params["max_epochs"] = args.max_epochs or SYNTH_MAX_EPOCHS
-        # a few clips per genre leave too few for an inner validation split (the
-        # classifiers would warn in every fold): train every epoch, no early stopping
-        params["valid_fraction"] = None
-        db_params["freq_pool"] = SYNTH_DB_FREQ_POOL
+        X, y, track_ids = bunch.data, np.asarray(bunch.target), bunch.track_ids
         cv = args.cv or SYNTH_CV
         source = f"synthetic ({len(y)} clips of {args.duration:g} s)"
     else:
+        X, y, track_ids, _ = _load_dataset(args.data, genres=args.genres, n_jobs=args.n_jobs,
+                                           progress=not args.quiet)
         if args.split == "filtered":
-            X, y, ids = _load_gtzan_audio(args.data, n_jobs=args.n_jobs,
-                                          progress=not args.quiet)
-            split = _filtered_split(ids, args.data)
-        else:
-            X, y, _ = _load_gtzan_audio(args.data, n_jobs=args.n_jobs,
-                                        progress=not args.quiet)
-        if args.max_epochs:
-            params["max_epochs"] = args.max_epochs
+            split = _filtered_split(track_ids, args.data)
         cv = args.cv or GTZAN_CV
-        source = f"GTZAN at {args.data} ({len(y)} tracks)"
-    if args.device:
-        params["device"] = args.device
-    params.update(args.param)
-    if cv < 2 and split is None:
-        raise CLIError("--cv must be at least 2")
+        source = f"{args.data} ({len(y)} readable tracks)"
+    if split is None and cv > len(y):
+        raise CLIError(f"--cv {cv}: more folds than the {len(y)} tracks")
     _log(f"running {len(rows)} row(s) on {source}")
 
     def report(result):
-        mean = "--" if result.status != "ok" else f"{100 * result.mean:.1f}%"
-        _log(f"  {result.row}: {result.status} {mean} ({result.seconds:.0f} s)"
-             + (f" -- {result.message}" if result.message else ""))
+        if result.status == "ok":
+            spent = (f", {result.transform_seconds:.0f} s of it features/spectrograms"
+                     if result.transform_seconds >= 1 else "")
+            _log(f"  {result.row}: {100 * result.mean:.1f}% ({result.seconds:.0f} s{spent})")
+        else:
+            _log(f"  {result.row}: {result.status} ({result.seconds:.0f} s; see the notes "
+                 "below the table)")
 
-    for key in args.param:  # --param wins over the defaults of synthetic runs
-        db_params.pop(key, None)
-
-    def row_params(row):
-        return {**params, **db_params} if row.scale == "db" else params
-
-    results = evaluate_rows(rows, X, y, cv=cv, split=split,
-                            random_state=args.random_state, n_jobs=args.n_jobs,
-                            params=row_params, progress=not args.quiet, callback=report)
+    start = time.perf_counter()
+    results = evaluate_rows(rows, X, y, cv=cv, split=split, random_state=args.random_state,
+                            n_jobs=args.n_jobs, params=row_params, progress=not args.quiet,
+                            track_ids=track_ids, callback=report)
     print(format_table(results))
-    overrides = dict(params)
-    overrides.update({f"{k} (dB rows)": v for k, v in db_params.items()})
-    meta = {"data": source, "protocol": "fault-filtered split" if split else f"{cv}-fold CV",
-            "random_state": args.random_state, "classifier overrides": overrides or "none"}
-    csv_path, md_path = write_results(results, args.out, meta=meta)
-    _log(f"wrote {csv_path} and {md_path}")
+    applied = {}
+    for r in results:
+        for key, value in r.params.items():
+            applied.setdefault(f"{key}={value!r}", []).append(r.row)
+    n_used = max((r.n_tracks for r in results), default=0)
+    meta = {"data": source, "tracks used": n_used or "--",
+            "protocol": ("fault-filtered split (train+valid -> test)" if split is not None
+                         else f"{cv}-fold stratified CV by track"),
+            "random_state": args.random_state,
+            "overrides": "; ".join(f"{k} ({', '.join(v)})" for k, v in applied.items())
+                         or "none",
+            "wall time": f"{time.perf_counter() - start:.0f} s"}
+    paths = write_results(results, out, meta=meta)
+    _log(f"wrote {paths[0]}, {paths[1]} and {len(paths) - 2} per-row file(s) under {out}")
     return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
 
 
 # --------------------------------------------------------------------------- train / predict
-def _cmd_train(args):
-    import joblib
+def _is_neural(clf):
+    return "max_epochs" in clf.get_params(deep=False)
 
-    from .study import STUDY_ROWS, make_row
+
+def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_state=0,
+             verbose=1):
+    """Fit the study row ``row`` on 30 s waveforms ``X``; return ``(estimator, window_s)``.
+
+    ``window_s`` is the length of audio the fitted estimator takes per sample: 30 s,
+    or 3 s for ``xgboost_3s`` (trained on 3 s segments without voting). Neural rows
+    print one line per epoch when ``verbose`` > 0. Shared by ``specgenre train`` and
+    ``benchmarks/bench_memory.py``.
+    """
+    from .study import STUDY_ROWS, classifier_of, make_row
+
+    spec = STUDY_ROWS[row]
+    est = make_row(row, random_state=random_state, n_jobs=n_jobs)
+    clf = classifier_of(est)
+    overrides = {k: v for k, v in (("max_epochs", max_epochs), ("device", device))
+                 if v is not None}
+    if _is_neural(clf):
+        overrides["verbose"] = int(verbose)
+    elif overrides:
+        overrides = {}  # XGBoost rows have no epochs nor torch device
+    if overrides:
+        clf.set_params(**overrides)
+    X, y, _ = spec.samples(X, y)  # 3 s segments for the segment-level row
+    window = 3.0 if spec.level == "segment" else 30.0
+    est.fit(X, y)
+    return est, window
+
+
+def _cmd_train(args):
+    from . import __version__
+    from .study import STUDY_ROWS
 
     if args.row not in STUDY_ROWS:
-        raise CLIError(f"unknown row {args.row!r}; choose from: {', '.join(STUDY_ROWS)}")
-    X, y, ids = _load_gtzan_audio(args.data, n_jobs=args.n_jobs)
+        raise CLIError(f"unknown row {args.row!r}; choose from: {', '.join(STUDY_ROWS)} "
+                       "(list them with 'specgenre rows')")
+    output = _check_output_path(args.output, option="-o")
+    X, y, ids, n_skipped = _load_dataset(
+        args.data, genres=args.genres, n_jobs=args.n_jobs, progress=not args.quiet)
     if args.split == "filtered":
+        if Path(args.data).is_file():
+            raise CLIError("--split filtered needs a GTZAN folder as --data, not a CSV file")
         train, _ = _filtered_split(ids, args.data)
         X, y = X[train], y[train]
-    est = make_row(args.row, random_state=args.random_state, n_jobs=args.n_jobs)
-    overrides = {k: v for k, v in (("max_epochs", args.max_epochs), ("device", args.device))
-                 if v is not None}
-    if overrides:
-        from .reproduce import _classifier_of
-
-        _classifier_of(est).set_params(**overrides)
-    if STUDY_ROWS[args.row].input == "3s" and STUDY_ROWS[args.row].voting is None:
-        from .segment import ClipSegmenter
-
-        X, idx = ClipSegmenter(3.0).fit_segment(X)
-        y = y[idx]
-    _log(f"training {args.row} on {len(y)} samples")
+    _log(f"training {args.row} on {len(y)} tracks of {len(np.unique(y))} genres")
     start = time.perf_counter()
-    est.fit(X, y)
-    model = {"estimator": est, "row": args.row, "sr": 22050, "duration": 30.0,
+    est, window = _fit_row(args.row, X, y, max_epochs=args.max_epochs, device=args.device,
+                           n_jobs=args.n_jobs, random_state=args.random_state,
+                           verbose=0 if args.quiet else 1)
+    del X
+    model = {"format": MODEL_FORMAT, "specgenre_version": __version__, "estimator": est,
+             "row": args.row, "sr": 22050, "duration": window,
              "classes": [str(c) for c in est.classes_]}
-    joblib.dump(model, args.output)
-    _log(f"trained in {time.perf_counter() - start:.0f} s; saved {args.output}")
+    _save_model(model, output)
+    _log(f"trained in {time.perf_counter() - start:.0f} s; saved {output}")
+    if n_skipped:
+        _log(f"{n_skipped} file(s) were skipped (listed above)")
+        return EXIT_FAILED
     return EXIT_OK
 
 
-def _load_model(path):
+def _save_model(model, output):
+    """Write atomically: a crash or full disk never leaves a half-written model file."""
+    import os
+    import tempfile
+
     import joblib
 
-    path = Path(path)
-    if not path.is_file():
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    os.close(fd)
+    try:
+        joblib.dump(model, tmp)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_model(path):
+    """Load a model file; anything that is not one is a one-line CLIError naming it.
+
+    Loading runs code stored in the file (pickle): load only files you trust.
+    """
+    import pickle
+    import warnings
+
+    import joblib
+
+    from . import __version__
+
+    path = Path(path).expanduser()
+    if not path.exists():
         raise CLIError(f"model file {path} not found")
-    model = joblib.load(path)
-    if not isinstance(model, dict) or "estimator" not in model:
-        # a bare estimator saved with joblib.dump works too
+    if not path.is_file():
+        raise CLIError(f"model file {path} is a folder, not a model file")
+    try:
+        with warnings.catch_warnings():
+            # sklearn's InconsistentVersionWarning: our own version check says it better
+            warnings.filterwarnings("ignore", message=".*unpickle estimator.*")
+            model = joblib.load(path)
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, ImportError, OSError, MemoryError, UnicodeDecodeError) as exc:
+        raise CLIError(f"{path} is not a specgenre model file (saved by 'specgenre train'): "
+                       f"{type(exc).__name__}: {_first_line(exc)[:120]}") from None
+    if isinstance(model, dict):
+        if not hasattr(model.get("estimator"), "predict"):
+            raise CLIError(f"{path} holds a {type(model).__name__} without a fitted "
+                           "estimator: not a specgenre model file (saved by 'specgenre train')")
+        saved = model.get("specgenre_version")
+        if saved is not None and saved != __version__:
+            warnings.warn(f"{path} was saved by specgenre {saved}, this is {__version__}: "
+                          "its predictions may differ or fail; retrain it to be sure",
+                          UserWarning, stacklevel=2)
+        model = {"row": None, "sr": 22050, "duration": 30.0, **model}
+    elif hasattr(model, "predict") and hasattr(model, "classes_"):
+        # a bare fitted classifier saved with joblib.dump, taking 30 s clips
         model = {"estimator": model, "row": None, "sr": 22050, "duration": 30.0}
+    else:
+        raise CLIError(f"{path} holds a {type(model).__name__}, not a specgenre model "
+                       "(saved by 'specgenre train')")
     return model
+
+
+def _windows_of(y, n):
+    """Non-overlapping windows of ``n`` samples from the start (the last partial one dropped)."""
+    k = len(y) // n
+    return y[:k * n].reshape(k, n)
+
+
+def _judge(model, y, *, short):
+    """Predict one decoded song ``y``: ``(genre, proba or None, window labels, window proba)``.
+
+    The song is cut into windows of the model's input (its 3 s segments for voting
+    models, its clip length otherwise); windows are combined by the model's own vote
+    (mean probabilities, or majority for hard-voting models).
+    """
+    est = model["estimator"]
+    sr = model["sr"]
+    inner, columns, hard = est, None, False
+    if hasattr(est, "segmenter_") and getattr(est, "segmenter_", None) is not None:
+        inner = est.estimator_
+        n = est.segmenter_.segment_length_
+        hard = est.voting == "hard"
+        columns = getattr(est, "_columns", None)
+    else:
+        n = int(round(model["duration"] * sr))
+    if len(y) < n:
+        if short == "skip":
+            raise ValueError(f"lasts {len(y) / sr:.1f} s, shorter than the model's "
+                             f"{n / sr:g} s window (--short skip)")
+        y = np.pad(y, (0, n - len(y)), mode="constant" if short == "pad" else "wrap")
+    W = _windows_of(y, n)
+    classes = np.asarray(est.classes_)
+    proba = None
+    if hasattr(inner, "predict_proba"):
+        proba = np.asarray(inner.predict_proba(W), dtype=np.float64)
+        if columns is not None:
+            proba = proba[:, columns]
+    if proba is not None and not hard:
+        mean = proba.mean(axis=0)
+        labels = classes[np.argmax(proba, axis=1)]
+        return classes[np.argmax(mean)], mean, labels, proba
+    labels = np.asarray(inner.predict(W))
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    idx = np.array([lookup[v] for v in labels.tolist()], dtype=np.intp)
+    votes = np.bincount(idx, minlength=len(classes)).astype(np.float64)
+    if proba is not None:  # ties broken by summed probability
+        votes += 1e-6 * proba.sum(axis=0) / len(W)
+    mean = proba.mean(axis=0) if proba is not None else None
+    return classes[np.argmax(votes)], mean, labels, proba
+
+
+def _cmd_predict(args):
+    import csv
+    import json
+
+    from .audio import AudioLoadError, read_audio
+
+    model = _load_model(args.model)
+    output = None if args.output is None else _check_output_path(args.output, option="-o")
+    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower()
+                          if args.output and Path(args.output).suffix.lower()
+                          in (".csv", ".json") else "text")
+    est = model["estimator"]
+    classes = [str(c) for c in np.asarray(est.classes_)]
+    sr = model["sr"]
+    results, n_failed = [], 0
+    for path in args.files:
+        try:
+            y, _ = read_audio(path, sr=sr)
+            if args.max_seconds:
+                y = y[:int(round(args.max_seconds * sr))]
+            genre, mean, labels, proba = _judge(model, y, short=args.short)
+        except (AudioLoadError, ValueError) as exc:
+            msg = exc.reason if isinstance(exc, AudioLoadError) else str(exc)
+            _log(f"error: {path}: {msg}")
+            results.append({"file": str(path), "error": msg})
+            n_failed += 1
+            continue
+        res = {"file": str(path), "genre": str(genre), "windows": len(labels),
+               "seconds": round(len(y) / sr, 3)}
+        if mean is not None:
+            res["probabilities"] = {c: float(p) for c, p in zip(classes, mean)}
+        if args.windows:
+            res["window_genres"] = [str(v) for v in labels]
+            if proba is not None:
+                res["window_probabilities"] = proba.tolist()
+        results.append(res)
+        if fmt == "text":
+            line = f"{path}\t{genre}"
+            if mean is not None:
+                line += f"\t{_top(mean, classes, args.top)}"
+            print(line + f"\t({len(labels)} window{'s' * (len(labels) != 1)})", flush=True)
+            if args.windows:
+                _print_windows(labels, proba, classes, args.top,
+                               _window_seconds(model), sys.stdout)
+    if fmt != "text":
+        fh = sys.stdout if output is None else open(output, "w", newline="")
+        try:
+            if fmt == "json":
+                json.dump(results, fh, indent=1)
+                fh.write("\n")
+            else:
+                fields = ["file", "genre", "windows", "seconds",
+                          *(f"p_{c}" for c in classes), "error"]
+                writer = csv.DictWriter(fh, fieldnames=fields)
+                writer.writeheader()
+                for r in results:
+                    row = {k: r.get(k, "") for k in ("file", "genre", "windows", "seconds",
+                                                     "error")}
+                    for c in classes:
+                        row[f"p_{c}"] = r.get("probabilities", {}).get(c, "")
+                    writer.writerow(row)
+        finally:
+            if output is not None:
+                fh.close()
+        if output is not None:
+            _log(f"wrote {len(results)} result(s) to {output}")
+    if n_failed == len(args.files):
+        return EXIT_FAILED
+    return EXIT_FAILED if n_failed else EXIT_OK
+
+
+def _window_seconds(model):
+    est = model["estimator"]
+    if getattr(est, "segmenter_", None) is not None:
+        return est.segmenter_.segment_length_ / model["sr"]
+    return model["duration"]
 
 
 def _top(proba, classes, k):
@@ -269,90 +507,69 @@ def _top(proba, classes, k):
     return ", ".join(f"{classes[i]} {proba[i]:.2f}" for i in order)
 
 
-def _cmd_predict(args):
-    from .audio import load_audio
-
-    model = _load_model(args.model)
-    est = model["estimator"]
-    X, kept, errors = load_audio(args.files, sr=model["sr"], duration=model["duration"],
-                                 on_error="skip", n_jobs=args.n_jobs)
-    for err in errors:
-        _log(f"error: {err}")
-    paths = [p for p, k in zip(args.files, kept) if k]
-    if len(paths) == 0:
-        return EXIT_FAILED
-    classes = np.asarray(est.classes_)
-    has_proba = hasattr(est, "predict_proba")
-    labels = est.predict(X)
-    proba = est.predict_proba(X) if has_proba else None
-    for i, path in enumerate(paths):
-        line = f"{path}\t{labels[i]}"
-        if proba is not None:
-            line += f"\t{_top(proba[i], classes, args.top)}"
-        print(line)
-        if args.segments:
-            _print_segments(est, X[i:i + 1], classes, args.top)
-    return EXIT_FAILED if errors else EXIT_OK
-
-
-def _print_segments(est, x, classes, k):
-    if not hasattr(est, "segmenter_"):
-        raise CLIError("--segments needs a model that votes over 3 s segments "
-                       "(a 3 s + MV or 3 s + Prob row)")
-    segments, _ = est.segmenter_.segment(x)
-    inner = est.estimator_
-    seconds = est.segmenter_.segment_length_ / est.segmenter_.sr
-    labels = inner.predict(segments)
-    proba = inner.predict_proba(segments) if hasattr(inner, "predict_proba") else None
+def _print_windows(labels, proba, classes, k, seconds, fh):
     for j, label in enumerate(labels):
-        line = f"  segment {j} ({j * seconds:.0f}-{(j + 1) * seconds:.0f} s)\t{label}"
+        line = f"  window {j} ({j * seconds:g}-{(j + 1) * seconds:g} s)\t{label}"
         if proba is not None:
             line += f"\t{_top(proba[j], classes, k)}"
-        print(line)
+        print(line, file=fh)
 
 
 # --------------------------------------------------------------------------- features
 def _cmd_features(args):
-    from .audio import load_audio
-    from .datasets import load_gtzan
+    import csv
+
     from .features import FeatureExtractor
     from .segment import ClipSegmenter
 
-    root = Path(args.data)
-    if not root.exists():
-        raise CLIError(f"{root}: no such directory")
-    try:
-        bunch = load_gtzan(root, on_error="skip")
-    except (FileNotFoundError, ValueError) as exc:
-        raise CLIError(f"{root}: {exc}") from None
-    for path, reason in bunch.skipped:
-        _log(f"skipped unreadable file {path}: {reason}")
-    X, kept, errors = load_audio(bunch.filenames, duration=30.0,
-                                 on_error="skip", n_jobs=args.n_jobs, progress=True)
-    for err in errors:
-        _log(f"skipped {err}")
-    names = np.asarray(bunch.track_ids)[kept]
-    labels = np.asarray(bunch.target)[kept]
-    extractor = FeatureExtractor(n_jobs=args.n_jobs, progress=True)
+    output = _check_output_path(args.output, option="-o")
+    # one genre is fine here: a table of features is not a classifier
+    X, labels, ids, n_skipped = _load_dataset(
+        args.data, option="DATA", genres=args.genres, n_jobs=args.n_jobs,
+        progress=not args.quiet, min_genres=1)
+    from_csv = Path(args.data).expanduser().is_file()
+
+    def name(track_id, j=None):
+        if not from_csv:  # GTZAN ids, named like Kaggle's tables
+            return f"{track_id}.wav" if j is None else f"{track_id}.{j}.wav"
+        if j is None:
+            return str(track_id)
+        p = Path(str(track_id))
+        return str(p.with_name(f"{p.stem}.{j}{p.suffix}"))
+
+    extractor = FeatureExtractor(n_jobs=args.n_jobs, progress=not args.quiet)
     if args.segment_seconds:
         seg = ClipSegmenter(args.segment_seconds).fit(X)
         X, idx = seg.segment(X)
         n_seg = seg.n_segments_
-        names = [f"{names[i]}.{j % n_seg}.wav" for j, i in enumerate(idx)]
+        names = [name(ids[i], j % n_seg) for j, i in enumerate(idx)]
         labels = labels[idx]
     else:
-        names = [f"{n}.wav" for n in names]
+        names = [name(i) for i in ids]
     F = extractor.fit_transform(X)
     header = ["filename", "length", *extractor.get_feature_names_out(), "label"]
-    with open(args.output, "w", newline="") as fh:
-        import csv
-
+    with open(output, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
-        for name, row, label in zip(names, F, labels):
-            writer.writerow([name, X.shape[1], *(repr(float(v)) for v in row), label])
-    _log(f"wrote {len(F)} rows to {args.output}")
-    return EXIT_FAILED if errors or bunch.skipped else EXIT_OK
+        for n, row, label in zip(names, F, labels):
+            writer.writerow([n, X.shape[1], *(repr(float(v)) for v in row), label])
+    _log(f"wrote {len(F)} rows to {output}")
+    if n_skipped:
+        _log(f"{n_skipped} file(s) were skipped (listed above)")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_rows(args):
+    try:
+        from .study import ALL_ROWS as rows
+    except ImportError:
+        from .study import STUDY_ROWS as rows
+    width = max(len(name) for name in rows)
+    for name, row in rows.items():
+        title = getattr(row, "title", None) or ""
+        print(f"{name:<{width}}  {title}")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- parser
@@ -374,15 +591,28 @@ def build_parser():
         description="Music genre classification from spectrograms: reproduce the study's "
                     "table, train a row, predict files, extract Kaggle-style features.",
     )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"specgenre {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("reproduce", help="run the study's rows and print the results table")
-    r.add_argument("--data", metavar="DIR",
-                   help="GTZAN root (any layout load_gtzan knows); default: built-in synthetic")
-    r.add_argument("--rows", nargs="+", metavar="ROW", help="rows to run (default: all)")
+    r = sub.add_parser(
+        "reproduce", help="run the study's rows and print the results table",
+        description="Fit and score rows by track-level cross-validation (or the fault-"
+                    "filtered split) and write results.csv, results.md and, per row, "
+                    "out-of-fold predictions, a per-genre report and a confusion matrix.")
+    r.add_argument("--data", metavar="PATH",
+                   help="GTZAN folder (any layout load_gtzan knows) or CSV file of "
+                        "path,genre rows (wav, flac, mp3, au, ogg); default: built-in "
+                        "synthetic clips")
+    r.add_argument("--genres", nargs="+", metavar="GENRE",
+                   help="only these genres of --data")
+    r.add_argument("--rows", nargs="+", metavar="ROW",
+                   help="rows to run: names, 'study' (the study's twelve, the default) "
+                        "or 'all' (also the rows beyond the study)")
     r.add_argument("--cv", type=int, default=None,
-                   help=f"folds of track-level CV (default {GTZAN_CV} on GTZAN, "
-                        f"{SYNTH_CV} on synthetic data)")
+                   help=f"folds of track-level CV, at least 2 (default {GTZAN_CV} with "
+                        f"--data, {SYNTH_CV} on synthetic data)")
     r.add_argument("--split", choices=["cv", "filtered"], default="cv",
                    help="'filtered': fault-filtered split (train+valid -> test) instead of CV")
     r.add_argument("--n-per-genre", type=int, default=SYNTH_N_PER_GENRE,
@@ -391,50 +621,111 @@ def build_parser():
                    help=f"synthetic clip length in seconds (default {SYNTH_DURATION:g})")
     r.add_argument("--max-epochs", type=int,
                    help=f"epochs of the neural rows (default: {SYNTH_MAX_EPOCHS} on synthetic "
-                        "data, the classifiers' own on GTZAN)")
+                        "data, the classifiers' own with --data)")
     r.add_argument("--device", help="torch device of the neural rows, e.g. cuda")
     r.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
-                   help="classifier parameter for every row that has it, e.g. "
-                        "--param n_estimators=200 (repeatable)")
-    r.add_argument("--n-jobs", type=int, default=None, help="parallel workers for features")
-    r.add_argument("--random-state", type=int, default=0)
-    r.add_argument("-o", "--out", default="results", help="folder for results.csv/.md")
+                   help="parameter of every row that takes it: a classifier parameter "
+                        "(--param n_estimators=200) or a path (spectrogram__n_mels=96); "
+                        "a key no selected row takes is an error (repeatable)")
+    r.add_argument("--n-jobs", type=int, default=None,
+                   help="parallel workers for decoding, features and spectrograms, and "
+                        "torch/XGBoost threads")
+    r.add_argument("--random-state", type=int, default=0, help="seed of folds and models")
+    r.add_argument("-o", "--out", default="results",
+                   help="folder for results.csv, results.md and the per-row files "
+                        "(created; its parent must exist)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_reproduce)
 
-    t = sub.add_parser("train", help="fit one row on GTZAN and save it with joblib")
-    t.add_argument("--data", metavar="DIR", required=True, help="GTZAN root")
-    t.add_argument("--row", required=True, help="study row, e.g. resnet18_scratch_3s_prob_db")
-    t.add_argument("-o", "--output", required=True, help="model file, e.g. model.joblib")
+    data_help = ("a GTZAN folder (<genre>/<genre>.NNNNN.wav, Kaggle's genres_original/ or "
+                 "the original genres/ layout) or a CSV file of path,genre rows (any file "
+                 "names and folders; relative paths are relative to the CSV). Audio: WAV, "
+                 "FLAC, AU, OGG, AIFF, MP3 (anything libsndfile >= 1.1 decodes)")
+    genres_help = "use only these genres (default: all found)"
+    jobs_help = "parallel workers for decoding and features (-1: all cores; default 1)"
+
+    t = sub.add_parser("train", help="fit one row on labelled audio and save the model",
+                       description="Fit one study row on 30 s clips (longer files are cut "
+                                   "to their first 30 s, shorter ones of at least 27 s "
+                                   "padded) and save it with joblib.")
+    t.add_argument("--data", metavar="DIR|CSV", required=True, help=data_help)
+    t.add_argument("--row", required=True,
+                   help="study row, e.g. resnet18_scratch_3s_prob_db ('specgenre rows' "
+                        "lists them)")
+    t.add_argument("-o", "--output", required=True,
+                   help="model file to write, e.g. model.joblib (its folder must exist)")
+    t.add_argument("--genres", nargs="+", metavar="GENRE", help=genres_help)
     t.add_argument("--split", choices=["all", "filtered"], default="all",
-                   help="'filtered': train on the fault-filtered train+valid tracks only")
-    t.add_argument("--max-epochs", type=int)
-    t.add_argument("--device")
-    t.add_argument("--n-jobs", type=int, default=None)
-    t.add_argument("--random-state", type=int, default=0)
+                   help="'filtered': train on the fault-filtered train+valid tracks only "
+                        "(GTZAN folders)")
+    t.add_argument("--max-epochs", type=int,
+                   help="epochs of a neural row (default: the classifier's own)")
+    t.add_argument("--device", help="torch device of a neural row, e.g. cuda (default cpu)")
+    t.add_argument("--n-jobs", type=int, default=None, help=jobs_help)
+    t.add_argument("--random-state", type=int, default=0,
+                   help="seed of the classifier (default 0)")
+    t.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar nor per-epoch lines")
     t.set_defaults(func=_cmd_train)
 
-    q = sub.add_parser("predict", help="genre and top probabilities of audio files")
-    q.add_argument("model", help="a model saved by 'specgenre train'")
-    q.add_argument("files", nargs="+", help="audio files (wav, flac, au, ogg)")
-    q.add_argument("--top", type=int, default=3, help="probabilities shown per file")
-    q.add_argument("--segments", action="store_true", help="also show each 3 s segment")
-    q.add_argument("--n-jobs", type=int, default=None)
+    q = sub.add_parser(
+        "predict", help="genre and class probabilities of audio files",
+        description="Judge each whole file: it is cut into windows of the model's input "
+                    "length (its 3 s segments for voting rows, else its 30 s clip) from "
+                    "the start, the last partial window dropped, and the windows are "
+                    "combined by the model's vote (mean probabilities; majority for "
+                    "'3 s + MV' rows). A file shorter than one window is padded "
+                    "(see --short). Model files are pickles: loading one runs code "
+                    "stored in it, so load only files you trust.")
+    q.add_argument("model", help="a model file saved by 'specgenre train'")
+    q.add_argument("files", nargs="+",
+                   help="audio files: WAV, FLAC, AU, OGG, AIFF, MP3 (any sample rate, "
+                        "mono or stereo)")
+    q.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                   help="judge only the first S seconds of each file (default: all)")
+    q.add_argument("--short", choices=["pad", "loop", "skip"], default="pad",
+                   help="a file shorter than one window: pad it with silence (default), "
+                        "loop it, or skip it as an error")
+    q.add_argument("--top", type=int, default=3,
+                   help="probabilities shown per file in text output (default 3)")
+    q.add_argument("--windows", "--segments", dest="windows", action="store_true",
+                   help="also show the genre of each window")
+    q.add_argument("--format", choices=["text", "csv", "json"], default=None,
+                   help="output format (default: from the -o suffix, else text); csv/json "
+                        "hold file, genre, windows, seconds and every class probability")
+    q.add_argument("-o", "--output", default=None,
+                   help="write the results to this file instead of standard output")
     q.set_defaults(func=_cmd_predict)
 
-    f = sub.add_parser("features", help="Kaggle-style 57-feature table of a GTZAN tree")
-    f.add_argument("data", metavar="DIR", help="GTZAN root")
-    f.add_argument("-o", "--output", required=True, help="CSV file to write")
+    f = sub.add_parser("features", help="Kaggle-style 57-feature table of labelled audio")
+    f.add_argument("data", metavar="DIR|CSV", help=data_help)
+    f.add_argument("-o", "--output", required=True,
+                   help="CSV file to write (its folder must exist)")
+    f.add_argument("--genres", nargs="+", metavar="GENRE", help=genres_help)
     f.add_argument("--segment-seconds", type=float, default=None,
                    help="features of segments (3 for a features_3_sec-style table)")
-    f.add_argument("--n-jobs", type=int, default=None)
+    f.add_argument("--n-jobs", type=int, default=None, help=jobs_help)
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=_cmd_features)
+
+    w = sub.add_parser("rows", help="list the study's rows with their titles")
+    w.set_defaults(func=_cmd_rows)
     return p
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    text = " ".join(str(message).split())
+    return f"specgenre: warning: {text}\n"
 
 
 def main(argv=None):
     """Entry point of the ``specgenre`` console script."""
+    import warnings
+
     args = build_parser().parse_args(argv)
+    # warnings reach users as one clean line each, without the source line
+    saved = warnings.formatwarning
+    warnings.formatwarning = _format_warning
     try:
         return args.func(args)
     except CLIError as exc:
@@ -443,6 +734,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         _log("interrupted")
         return 130
+    finally:
+        warnings.formatwarning = saved
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""Peak memory (RSS) of ``specgenre train`` on 30 s clips, one fresh process per case.
+
+Each case runs in its own Python process, which builds ``make_genre_clips(n/10,
+duration=30)`` (float32, like the CLI's decoded GTZAN tracks) and trains one study row
+through the same code the ``specgenre train`` command runs (``cli._fit_row``), with
+``max_epochs=1``: the peak is the data plus one epoch of training (later epochs reuse the
+same buffers). The child reports its own peak RSS (``ru_maxrss``) after the data are
+built and after training.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_memory.py                # default cases
+    python benchmarks/bench_memory.py --cases cnn_30s_mel:270 resnet18_scratch_3s_prob_db:270
+    python benchmarks/bench_memory.py --data-only 1000                 # make_genre_clips only
+
+Budgets (issue 11): <= 2.5 GB on 270 clips, <= 4 GB on 1000 clips.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+DEFAULT_CASES = [
+    "cnn_30s_mel:270",
+    "resnet18_scratch_30s_mel:270",
+    "resnet18_scratch_3s_prob_db:270",
+    "xgboost_30s:270",
+    "cnn_30s_mel:1000",
+    "resnet18_scratch_30s_mel:1000",
+]
+BUDGET_GB = {270: 2.5, 1000: 4.0}
+
+
+def _peak_gb():
+    # ru_maxrss is in KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def _child(row, n_clips, max_epochs):
+    import numpy as np
+
+    from specgenre.cli import _fit_row
+    from specgenre.datasets import make_genre_clips
+
+    start = time.perf_counter()
+    base = _peak_gb()
+    bunch = make_genre_clips(n_clips // 10, duration=30.0, random_state=0)
+    X, y = bunch.data, np.asarray(bunch.target)
+    del bunch
+    after_data = _peak_gb()
+    data_s = time.perf_counter() - start
+    out = {"row": row, "n_clips": len(y), "import_gb": base, "data_gb": after_data,
+           "waveforms_gb": X.nbytes / 1e9, "data_s": data_s}
+    if row != "none":
+        start = time.perf_counter()
+        _fit_row(row, X, y, max_epochs=max_epochs, n_jobs=None, random_state=0,
+                 verbose=0)
+        out["fit_s"] = time.perf_counter() - start
+    out["peak_gb"] = _peak_gb()
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def _run_case(row, n_clips, max_epochs):
+    cmd = [sys.executable, __file__, "--child", row, str(n_clips), str(max_epochs)]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return {"row": row, "n_clips": n_clips, "error": proc.stderr.strip()[-500:]}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", nargs="+", default=DEFAULT_CASES, metavar="ROW:N",
+                   help="study row and number of 30 s clips (multiple of 10)")
+    p.add_argument("--data-only", type=int, nargs="*", metavar="N",
+                   help="only build N synthetic 30 s clips (peak RSS of make_genre_clips)")
+    p.add_argument("--max-epochs", type=int, default=1)
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        _child(args.child[0], int(args.child[1]), int(args.child[2]))
+        return
+    cases = ([("none", n) for n in args.data_only] if args.data_only is not None else
+             [(c.split(":")[0], int(c.split(":")[1])) for c in args.cases])
+    print(f"{'row':<34}{'clips':>6}{'waves GB':>10}{'data GB':>9}{'peak GB':>9}"
+          f"{'budget':>8}{'fit s':>8}", flush=True)
+    for row, n in cases:
+        r = _run_case(row, n, args.max_epochs)
+        if "error" in r:
+            print(f"{row:<34}{n:>6}  FAILED: {r['error']}", flush=True)
+            continue
+        budget = BUDGET_GB.get(n)
+        ok = "" if budget is None else ("ok" if r["peak_gb"] <= budget else "OVER")
+        print(f"{row:<34}{r['n_clips']:>6}{r['waveforms_gb']:>10.2f}{r['data_gb']:>9.2f}"
+              f"{r['peak_gb']:>9.2f}{ok:>8}{r.get('fit_s', 0):>8.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
