@@ -12,7 +12,8 @@ interpreter, which this file creates and keeps up to date:
 * it is created (``python -m venv``) with the interpreter that runs nox, or
   the one named by ``SPECGENRE_PYTHON``;
 * specgenre is installed into it in editable mode with every extra the
-  sessions need (``pip install -e ".[test,lint,docs,bench]"``);
+  sessions need (``pip install -e ".[test,lint,docs,bench]"``), then the
+  official musicnn weights (``pip install --no-deps musicnn``);
 * the install is skipped when a stamp file in the environment matches the
   hash of ``pyproject.toml`` (plus the extras, the repository path and the
   environment's Python), so later sessions start at once. Editing
@@ -43,6 +44,9 @@ nox.options.sessions = ["tests", "lint", "docs"]
 
 ROOT = Path(__file__).resolve().parent
 EXTRAS = "test,lint,docs,bench"
+# Installed after specgenre, without dependencies: the musicnn wheel carries the official
+# pretrained checkpoints (read without TensorFlow) but pins numpy<1.17 in its metadata.
+NO_DEPS = ("musicnn",)
 STAMP_NAME = ".specgenre-install-stamp"
 LINT_PATHS = ["src", "tests", "benchmarks", "examples", "docs/conf.py", "noxfile.py"]
 
@@ -62,7 +66,7 @@ def _install_key(python: Path) -> str:
     """What the installed environment depends on: a change means reinstall."""
     h = hashlib.sha256()
     h.update((ROOT / "pyproject.toml").read_bytes())
-    h.update(f"\0{EXTRAS}\0{ROOT}\0{python}".encode())
+    h.update(f"\0{EXTRAS}\0{','.join(NO_DEPS)}\0{ROOT}\0{python}".encode())
     return h.hexdigest()
 
 
@@ -115,6 +119,8 @@ def _create_or_update(session: nox.Session, venv: Path) -> str:
         session.log(f"Installing specgenre[{EXTRAS}] (editable) into {venv}")
         start = time.perf_counter()
         session.run(str(python), "-m", "pip", "install", "-e", f".[{EXTRAS}]",
+                    external=True)
+        session.run(str(python), "-m", "pip", "install", "--no-deps", *NO_DEPS,
                     external=True)
         elapsed = time.perf_counter() - start
         session.log(f"Installed in {elapsed:.0f} s")
