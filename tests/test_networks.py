@@ -40,6 +40,12 @@ def make_spectrograms(n=24, n_classes=3, shape=(1, 16, 20), seed=0, gap=25.0):
     return np.clip(X, -80, 0), y
 
 
+def split_of(clf):
+    """The (train, valid) indices of the inner validation split (skorch's ValidSplit)."""
+    (train, valid), = clf.net_.train_split.cv
+    return train, valid
+
+
 def tiny_cnn(**params):
     defaults = dict(channels=(4, 8), max_epochs=2, batch_size=8, random_state=0)
     defaults.update(params)
@@ -212,7 +218,7 @@ def test_validation_loss_is_measured_with_current_batchnorm_statistics():
     # the network as it predicts after fit (statistics recomputed on the training data).
     X, y = make_spectrograms(n=48, n_classes=3, gap=6.0)
     clf = tiny_cnn(max_epochs=1, valid_fraction=0.25, patience=None, lr=0.05).fit(X, y)
-    valid = clf.net_.train_split.valid
+    _, valid = split_of(clf)
     proba = clf.predict_proba(X[valid])
     codes = clf.le_.transform(y[valid])
     loss = -np.mean(np.log(proba[np.arange(len(valid)), codes]))
@@ -248,9 +254,9 @@ def test_fit_with_groups_splits_by_group():
     groups = np.arange(48) // 4  # 12 groups, of one class each (4 consecutive rows share)
     y = np.where((groups % 2) == 0, "jazz", "rock")
     clf = tiny_cnn(valid_fraction=1 / 3).fit(X, y, groups=groups)
-    split = clf.net_.train_split
-    assert clf.n_valid_ == len(split.valid) > 0
-    assert not set(groups[split.train]) & set(groups[split.valid])
+    train, valid = split_of(clf)
+    assert clf.n_valid_ == len(valid) > 0
+    assert not set(groups[train]) & set(groups[valid])
     assert "valid_loss" in clf.net_.history[-1]
 
 
@@ -268,9 +274,9 @@ def test_groups_routed_through_pipeline_in_track_aggregator():
     agg = TrackAggregator(pipe, segmenter=ClipSegmenter(0.25, sr=sr), voting="soft").fit(X, y)
     clf = agg.estimator_.named_steps["clf"]
     clip_index = np.repeat(np.arange(n_clips), 4)
-    split = clf.net_.train_split
+    train, valid = split_of(clf)
     assert clf.n_valid_ == 8  # one whole clip (4 segments) of each class
-    assert not set(clip_index[split.train]) & set(clip_index[split.valid])
+    assert not set(clip_index[train]) & set(clip_index[valid])
     assert agg.predict_proba(X).shape == (n_clips, 2)
 
 
@@ -420,3 +426,54 @@ def test_resnet18_fits_tiny_input():
     assert clf.transform(X).shape == (24, 512)
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, atol=1e-12)
     assert clf.net_.optimizer_.param_groups[0]["lr"] == 1e-3  # lr=None, not pretrained
+
+
+# --------------------------------------------------------------------------
+# the shared base, progress output
+# --------------------------------------------------------------------------
+
+def test_subclass_must_declare_every_shared_parameter():
+    from specgenre.networks._classifier import _COMMON_PARAMS, _SpectrogramClassifier
+
+    for cls in (CNNClassifier, ResNet18Classifier):
+        params = cls().get_params()
+        assert set(_COMMON_PARAMS) <= set(params)
+        assert set(params) <= set(cls._parameter_constraints)
+    with pytest.raises(TypeError, match="missing: verbose"):
+        class NoVerbose(_SpectrogramClassifier):  # noqa: F841
+            def __init__(self, *, max_epochs=1, lr=1e-3, batch_size=32, weight_decay=0.0,
+                         patience=None, valid_fraction=None, freq_mask=0, time_mask=0,
+                         n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
+                         db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, device="cpu",
+                         n_jobs=None, callbacks=None, random_state=None):
+                pass
+    with pytest.raises(TypeError, match=r"found \*\*kwargs"):
+        class KeywordArgs(CNNClassifier):  # noqa: F841
+            def __init__(self, *, width=3, **kwargs):
+                pass
+    with pytest.raises(TypeError, match="_parameter_constraints for width"):
+        class NoConstraint(_SpectrogramClassifier):  # noqa: F841
+            def __init__(self, *, width=3, max_epochs=1, lr=1e-3, batch_size=32,
+                         weight_decay=0.0, patience=None, valid_fraction=None, freq_mask=0,
+                         time_mask=0, n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
+                         db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, device="cpu",
+                         n_jobs=None, callbacks=None, random_state=None, verbose=0):
+                pass
+
+
+def test_verbose_prints_per_epoch_losses_accuracy_and_time(capsys):
+    X, y = make_spectrograms(n=40, n_classes=2)
+    tiny_cnn(max_epochs=3, valid_fraction=0.25).fit(X, y)
+    assert capsys.readouterr().out == ""  # quiet by default
+    tiny_cnn(max_epochs=3, valid_fraction=0.25, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    header = lines[0].split()
+    for column in ("epoch", "train_loss", "valid_acc", "valid_loss", "dur"):
+        assert column in header
+    rows = [line.split() for line in lines[2:]]
+    assert [row[0] for row in rows] == ["1", "2", "3"]
+    assert all(float(row[header.index("dur")]) > 0 for row in rows)
+    # without a validation split: train loss and time only
+    tiny_cnn(max_epochs=2, valid_fraction=None, verbose=1).fit(X, y)
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert "train_loss" in header and "dur" in header and "valid_loss" not in header

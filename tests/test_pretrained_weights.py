@@ -9,6 +9,7 @@ import argparse
 import hashlib
 import os
 import pickle
+import socket
 
 import numpy as np
 import pytest
@@ -203,15 +204,19 @@ def test_failed_download_error(torch_home, monkeypatch):
     monkeypatch.delenv("SPECGENRE_OFFLINE")
     calls = []
 
-    def no_network(url, timeout=None):
-        calls.append((url, timeout))
+    def no_network(request, *args, **kwargs):
+        # torch.hub.download_url_to_file opens the URL without a timeout argument:
+        # the socket default timeout is what applies
+        calls.append((request.full_url, kwargs.get("timeout", socket.getdefaulttimeout())))
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setattr(_weights.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(torch.hub, "urlopen", no_network)
     path, url = resnet18_weights_path()
+    default_timeout = socket.getdefaulttimeout()
     with pytest.raises(PretrainedWeightsNotFoundError, match="downloading .* failed") as info:
         _weights.load_resnet18_imagenet()
     assert calls == [(url, _weights.DOWNLOAD_TIMEOUT)]  # one try, with a timeout
+    assert socket.getdefaulttimeout() == default_timeout  # restored
     assert path in str(info.value) and url in str(info.value)
     assert not os.path.exists(path) and os.listdir(os.path.dirname(path)) == []
 

@@ -1,6 +1,7 @@
 """scikit-learn classifiers of spectrograms that train a PyTorch network with skorch."""
 
 import copy
+import inspect
 import numbers
 import warnings
 from contextlib import contextmanager
@@ -21,12 +22,13 @@ from sklearn.utils.validation import (
 )
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, LRScheduler
-from skorch.dataset import unpack_data
+from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import to_tensor
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 from ._augment import BatchAugmenter
-from ._split import IndexSplit, validation_split
+from ._split import validation_split
 
 __all__ = ["CNNClassifier", "ResNet18Classifier"]
 
@@ -169,33 +171,26 @@ def _recalibrate_batchnorm(module, X, indices, batch_size, device, rng, max_samp
     The statistics tracked during training (exponential average, momentum
     0.1) lag behind the weights and, on small data (few steps), still hold
     much of their initial values (mean 0, variance 1), which can make the
-    network in eval mode predict one class. Here they are reset and
-    accumulated as an exact average over the training data with the final
-    weights (as ``torch.optim.swa_utils.update_bn`` does), in batches of
-    similar sizes (never 1): no gradients, one forward pass over at most
-    ``max_samples`` training samples drawn at random (``rng``), which
+    network in eval mode predict one class. Here
+    :func:`torch.optim.swa_utils.update_bn` resets them and accumulates an
+    exact average over training data with the current weights (no
+    gradients), fed batches of similar sizes (never 1) drawn from at most
+    ``max_samples`` training samples chosen at random (``rng``): this
     estimates the statistics far better than the ~10 last batches the
-    running averages reflect, at a bounded cost.
+    running averages reflect, at a bounded cost. The module is left in
+    eval mode.
     """
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
         return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
     indices = np.asarray(indices)
     if len(indices) > max_samples:
         indices = rng.choice(indices, size=max_samples, replace=False)
     n_batches = max(1, -(-len(indices) // batch_size))
-    module.train()
+    batches = (torch.from_numpy(X[np.sort(chunk)])
+               for chunk in np.array_split(indices, n_batches))
     try:
-        with torch.no_grad():
-            for chunk in np.array_split(indices, n_batches):
-                module(torch.from_numpy(X[np.sort(chunk)]).to(device))
+        update_bn(batches, module, device=device)
     finally:
-        for m, momentum in zip(norms, momenta, strict=True):
-            m.momentum = momentum
         module.eval()
 
 
@@ -280,11 +275,62 @@ _COMMON_DOC = """
         restored around :meth:`fit`). The same int gives the same model on
         the CPU; CUDA kernels may add nondeterminism.
     verbose : int, default=0
-        Print skorch's per-epoch table when > 0."""
+        When > 0, print one line per epoch as training goes (skorch's
+        ``PrintLog``): epoch, ``train_loss``, ``valid_acc`` and ``valid_loss``
+        when there is a validation split (new best values coloured), the
+        learning rate ``lr`` when it is scheduled, and ``dur``, the epoch's
+        time in seconds. 0 prints nothing; the same figures are kept in
+        ``net_.history`` either way."""
+
+
+#: Parameters of the training machinery, taken by every spectrogram classifier.
+_COMMON_PARAMS = (
+    "max_epochs", "lr", "batch_size", "weight_decay", "patience", "valid_fraction",
+    "freq_mask", "time_mask", "n_freq_masks", "n_time_masks", "mixup_alpha", "db_range",
+    "freq_pool", "dropout", "device", "n_jobs", "callbacks", "random_state", "verbose",
+)
+
+
+def _common_params(values):
+    """The shared parameters out of a subclass ``__init__``'s ``locals()``."""
+    return {name: values[name] for name in _COMMON_PARAMS}
 
 
 class _SpectrogramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
-    """Shared code of the skorch spectrogram classifiers (see CNNClassifier)."""
+    """Training machinery shared by the skorch spectrogram classifiers.
+
+    Everything but the network lives here: input checks, the inner
+    (group-aware) validation split, early stopping and learning-rate decay,
+    augmentation, seeding, batch-norm recalibration, prediction and
+    embeddings. A classifier is a subclass that declares:
+
+    * ``__init__``, keyword-only: the network's own parameters, then every
+      name of ``_COMMON_PARAMS`` with the defaults that suit the network
+      (scikit-learn reads an estimator's parameters from its ``__init__``
+      signature, so they are spelled out there, as ``BaseForest``'s
+      subclasses do). The body stores the network's parameters and passes
+      the common ones on, unchanged::
+
+          def __init__(self, *, channels=(16, 32), max_epochs=30, lr=1e-3, ...,
+                       verbose=0):
+              self.channels = channels
+              super().__init__(**_common_params(locals()))
+
+      A signature missing a common parameter, or a parameter without an
+      entry in ``_parameter_constraints``, raises TypeError when the class
+      is defined.
+    * ``_parameter_constraints``: the base's dict plus the network's
+      parameters.
+    * ``_build_module(n_classes, input_shape)``: the ``torch.nn.Module``
+      mapping ``(n, *input_shape)`` float32 dB input to ``(n, n_classes)``
+      logits, with an ``embed(x)`` method giving the penultimate layer
+      (:meth:`transform`). Called inside :meth:`fit` with torch's RNG seeded.
+    * optionally ``_check_params()`` (checks beyond the constraints, run in
+      :meth:`fit` once ``input_shape_`` is set) and ``_effective_lr()`` (the
+      learning rate when ``lr`` allows None).
+    * its docstring: the network's parameters, then
+      ``_COMMON_DOC.format(...)`` with its defaults.
+    """
 
     _parameter_constraints = {
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -308,8 +354,54 @@ class _SpectrogramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
+    def __init__(self, *, max_epochs, lr, batch_size, weight_decay, patience, valid_fraction,
+                 freq_mask, time_mask, n_freq_masks, n_time_masks, mixup_alpha, db_range,
+                 freq_pool, dropout, device, n_jobs, callbacks, random_state, verbose):
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.valid_fraction = valid_fraction
+        self.freq_mask = freq_mask
+        self.time_mask = time_mask
+        self.n_freq_masks = n_freq_masks
+        self.n_time_masks = n_time_masks
+        self.mixup_alpha = mixup_alpha
+        self.db_range = db_range
+        self.freq_pool = freq_pool
+        self.dropout = dropout
+        self.device = device
+        self.n_jobs = n_jobs
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        params = inspect.signature(cls.__init__).parameters
+        varargs = [str(p) for p in params.values()
+                   if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if varargs:
+            raise TypeError(
+                f"{cls.__name__}.__init__ must name every parameter (scikit-learn reads them "
+                f"from the signature); found {', '.join(varargs)}.")
+        missing = [name for name in _COMMON_PARAMS if name not in params]
+        if missing:
+            raise TypeError(
+                f"{cls.__name__}.__init__ must take every shared parameter of "
+                f"_SpectrogramClassifier (scikit-learn reads them from the signature); "
+                f"missing: {', '.join(missing)}.")
+        unconstrained = [name for name in params
+                         if name != "self" and name not in cls._parameter_constraints]
+        if unconstrained:
+            raise TypeError(
+                f"{cls.__name__}: no entry in _parameter_constraints for "
+                f"{', '.join(unconstrained)}.")
+
     # ----------------------------------------------------------------- hooks
     def _build_module(self, n_classes, input_shape):  # pragma: no cover - abstract
+        """The network: ``(n, *input_shape)`` dB input to ``(n, n_classes)`` logits."""
         raise NotImplementedError
 
     def _effective_lr(self):
@@ -442,7 +534,9 @@ class _SpectrogramClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 optimizer__weight_decay=self.weight_decay,
                 max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
-                train_split=None if split is None else IndexSplit(*split),
+                # the split is drawn above by scikit-learn's (group-aware) splitter;
+                # skorch's ValidSplit takes it as a one-fold CV and yields the Subsets
+                train_split=None if split is None else ValidSplit(cv=[split], stratified=False),
                 iterator_train__shuffle=True,
                 # a last batch of 1 would break batch normalisation: drop it (a
                 # different sample each epoch, the order being shuffled)
@@ -654,25 +748,7 @@ class CNNClassifier(_SpectrogramClassifier):
                  freq_pool=1, dropout=0.3, device="cpu", n_jobs=None, callbacks=None,
                  random_state=None, verbose=0):
         self.channels = channels
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.valid_fraction = valid_fraction
-        self.freq_mask = freq_mask
-        self.time_mask = time_mask
-        self.n_freq_masks = n_freq_masks
-        self.n_time_masks = n_time_masks
-        self.mixup_alpha = mixup_alpha
-        self.db_range = db_range
-        self.freq_pool = freq_pool
-        self.dropout = dropout
-        self.device = device
-        self.n_jobs = n_jobs
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(**_common_params(locals()))
 
     def _check_params(self):
         channels = list(self.channels)
@@ -814,25 +890,7 @@ class ResNet18Classifier(_SpectrogramClassifier):
                  freq_pool=1, dropout=0.0, device="cpu", n_jobs=None, callbacks=None,
                  random_state=None, verbose=0):
         self.pretrained = pretrained
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.valid_fraction = valid_fraction
-        self.freq_mask = freq_mask
-        self.time_mask = time_mask
-        self.n_freq_masks = n_freq_masks
-        self.n_time_masks = n_time_masks
-        self.mixup_alpha = mixup_alpha
-        self.db_range = db_range
-        self.freq_pool = freq_pool
-        self.dropout = dropout
-        self.device = device
-        self.n_jobs = n_jobs
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(**_common_params(locals()))
 
     def _effective_lr(self):
         if self.lr is not None:

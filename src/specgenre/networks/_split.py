@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["IndexSplit", "validation_split"]
+__all__ = ["validation_split"]
 
 
 def validation_split(y, groups, valid_fraction, random_state):
@@ -35,6 +35,10 @@ def validation_split(y, groups, valid_fraction, random_state):
     Returns
     -------
     (train, valid) : tuple of ndarray of int, or None
+        The classifiers hand this pair to skorch as
+        ``ValidSplit(cv=[(train, valid)])``: skorch's ``ValidSplit`` passes
+        ``y`` only to ``StratifiedKFold``-like splitters and cannot stratify
+        by group itself.
     """
     if not valid_fraction:
         return None
@@ -64,18 +68,3 @@ def validation_split(y, groups, valid_fraction, random_state):
         return None
     return train, valid
 
-
-class IndexSplit:
-    """skorch ``train_split``: fixed train/validation indices, as views of the dataset.
-
-    Returns :class:`torch.utils.data.Subset` objects, so no sample is copied.
-    """
-
-    def __init__(self, train, valid):
-        self.train = np.asarray(train)
-        self.valid = np.asarray(valid)
-
-    def __call__(self, dataset, y=None, **fit_params):
-        from torch.utils.data import Subset
-
-        return Subset(dataset, self.train.tolist()), Subset(dataset, self.valid.tolist())

@@ -9,23 +9,22 @@ reused offline. When the file is missing:
 
 * with the environment variable ``SPECGENRE_OFFLINE`` set to anything but
   ``""``/``"0"``/``"false"``/``"no"``, nothing is downloaded;
-* otherwise the file is downloaded from the weights' URL into that place,
-  with a socket timeout (:data:`DOWNLOAD_TIMEOUT` seconds for the connection
-  and for every read, so a machine without internet fails in seconds
-  rather than hanging) and the SHA-256 prefix in the file name checked, as
-  ``torch.hub`` does.
+* otherwise the file is downloaded from the weights' URL into that place by
+  :func:`torch.hub.download_url_to_file`, which checks the SHA-256 prefix in
+  the file name and moves the file into place only when it matches, with a
+  socket timeout (:data:`DOWNLOAD_TIMEOUT` seconds for the connection and
+  for every read, so a machine without internet fails in seconds rather
+  than hanging).
 
 Either way, if the file cannot be had, :class:`PretrainedWeightsNotFoundError`
 (a :class:`FileNotFoundError`) names the file, the full expected path and
 the URL. Files are read with ``torch.load(..., weights_only=True)`` only.
 """
 
-import hashlib
 import os
 import re
-import shutil
-import tempfile
-import urllib.request
+import socket
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 __all__ = [
@@ -87,31 +86,38 @@ def resnet18_weights_path():
     return os.path.join(torch.hub.get_dir(), "checkpoints", filename), url
 
 
+@contextmanager
+def _socket_timeout(seconds):
+    """Default socket timeout within the block (``torch.hub`` opens URLs without one)."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
 def _download(url, path, timeout):
-    """Download ``url`` to ``path`` atomically, checking the hash prefix in its name."""
+    """Download ``url`` to ``path`` with :func:`torch.hub.download_url_to_file`.
+
+    torch.hub writes a temporary file next to ``path``, checks the SHA-256
+    prefix in the file name (``resnet18-f37072fd.pth``), moves the file into
+    place only when it matches and removes the temporary file otherwise.
+    ``download_url_to_file`` has no timeout argument: the process's default
+    socket timeout is set to ``timeout`` seconds during the download.
+    """
+    import torch
+
     os.makedirs(os.path.dirname(path), exist_ok=True)
     match = _HASH_REGEX.search(os.path.basename(path))
     prefix = match.group(1) if match else None
-    sha = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while True:
-                chunk = resp.read(1 << 20)
-                if not chunk:
-                    break
-                sha.update(chunk)
-                out.write(chunk)
-        digest = sha.hexdigest()
-        if prefix and not digest.startswith(prefix):
+    with _socket_timeout(timeout):
+        try:
+            torch.hub.download_url_to_file(url, path, hash_prefix=prefix, progress=False)
+        except RuntimeError as exc:  # torch.hub's "invalid hash value"
             raise OSError(
-                f"downloaded file's SHA-256 {digest[:len(prefix)]}... does not match the "
-                f"prefix {prefix!r} in its name (corrupted download)"
-            )
-        shutil.move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+                f"downloaded file's SHA-256 does not start with the prefix {prefix!r} in "
+                f"its name (corrupted download): {exc}") from exc
 
 
 def load_resnet18_imagenet(*, download=None, timeout=DOWNLOAD_TIMEOUT, url=None):
