@@ -1,0 +1,290 @@
+"""The CLI on a user's mistakes and on ordinary music: exit codes, one-line errors, whole files.
+
+Every error case checks the exit code, that the message is one line naming the culprit,
+and that nothing was lost (no half-written or clobbered output).
+"""
+
+import csv
+import json
+import pickle
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import write_wav
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from specgenre import ClipSegmenter, FeatureExtractor, TrackAggregator, __version__
+from specgenre.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MODEL_FORMAT, main
+from specgenre.datasets import load_audio_csv
+
+SR = 22050
+
+
+def _tone(freq, seconds, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.5 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.normal(size=t.size)).astype(
+        np.float32)
+
+
+def _error_line(capsys, *names):
+    """The one line on stderr; it must name each of ``names``."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    for name in names:
+        assert str(name) in err[0], err[0]
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+@pytest.fixture
+def gtzan(tmp_path):
+    """A tiny GTZAN-style tree: 2 genres x 2 tracks of 30 s."""
+    root = tmp_path / "gtzan"
+    for genre, freq in (("jazz", 220), ("rock", 880)):
+        for k in range(2):
+            write_wav(root / genre / f"{genre}.0000{k}.wav", _tone(freq, 30, k))
+    return root
+
+
+@pytest.fixture
+def voting_model(tmp_path):
+    """Soft-voting model over 2 s segments of 4 s clips: 220 Hz -> 'low', 880 Hz -> 'high'."""
+    X = np.stack([_tone(220 if k % 2 else 880, 4, k) for k in range(8)])
+    y = np.array(["high", "low"] * 4)
+    inner = make_pipeline(FeatureExtractor(), LogisticRegression(max_iter=500))
+    est = TrackAggregator(inner, segmenter=ClipSegmenter(2.0), voting="soft").fit(X, y)
+    path = tmp_path / "model.joblib"
+    joblib.dump({"format": MODEL_FORMAT, "specgenre_version": __version__, "estimator": est,
+                 "row": None, "sr": SR, "duration": 4.0}, path)
+    return path
+
+
+# ----------------------------------------------------------------- output paths first
+def test_train_output_in_missing_folder_fails_before_any_work(gtzan, tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "model.joblib"
+    assert main(["train", "--data", str(gtzan), "--row", "cnn_30s_mel", "-o", str(out),
+                 "-q"]) == EXIT_USAGE
+    line = _error_line(capsys, out.parent)
+    assert "does not exist" in line
+    assert not out.parent.exists()
+
+
+def test_train_output_that_is_a_folder(gtzan, tmp_path, capsys):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    assert main(["train", "--data", str(gtzan), "--row", "cnn_30s_mel", "-o", str(folder),
+                 "-q"]) == EXIT_USAGE
+    assert "is a folder" in _error_line(capsys, folder)
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+
+
+def test_features_output_in_missing_folder(gtzan, tmp_path, capsys):
+    out = tmp_path / "missing" / "table.csv"
+    assert main(["features", str(gtzan), "-o", str(out), "-q"]) == EXIT_USAGE
+    _error_line(capsys, out.parent)
+
+
+# ----------------------------------------------------------------- bad data
+def test_data_that_is_an_audio_file(gtzan, tmp_path, capsys):
+    track = gtzan / "jazz" / "jazz.00000.wav"
+    out = tmp_path / "m.joblib"
+    assert main(["train", "--data", str(track), "--row", "cnn_30s_mel", "-o", str(out),
+                 "-q"]) == EXIT_USAGE
+    assert "is a file, not a folder" in _error_line(capsys, track)
+    assert main(["features", str(track), "-o", str(tmp_path / "t.csv"), "-q"]) == EXIT_USAGE
+    _error_line(capsys, track)
+    assert not out.exists()
+
+
+def test_data_folder_with_one_genre(gtzan, tmp_path, capsys):
+    args = ["train", "--row", "cnn_30s_mel", "-o", str(tmp_path / "m.joblib"), "-q"]
+    assert main([*args, "--data", str(gtzan), "--genres", "jazz"]) == EXIT_USAGE
+    assert "only the genre(s) ['jazz']" in _error_line(capsys, gtzan)
+    # pointing at a genre folder itself: no track in any layout, still one line
+    assert main([*args, "--data", str(gtzan / "jazz")]) == EXIT_USAGE
+    assert "no GTZAN track" in _error_line(capsys, gtzan / "jazz")
+
+
+def test_data_folder_missing(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert main(["features", str(missing), "-o", str(tmp_path / "t.csv")]) == EXIT_USAGE
+    assert "no such directory" in _error_line(capsys, missing)
+
+
+def test_bad_csv_row_is_one_line(tmp_path, capsys):
+    table = tmp_path / "music.csv"
+    table.write_text("path,genre\na.wav,jazz\nb.wav\n")
+    assert main(["features", str(table), "-o", str(tmp_path / "t.csv"), "-q"]) == EXIT_USAGE
+    assert "line 3" in _error_line(capsys, table)
+
+
+# ----------------------------------------------------------------- predict: model files
+@pytest.mark.parametrize("kind", ["audio", "csv", "dict", "truncated", "text_pickle"])
+def test_predict_with_a_file_that_is_not_a_model(kind, voting_model, tmp_path, capsys):
+    song = write_wav(tmp_path / "song.wav", _tone(220, 4))
+    if kind == "audio":
+        bad = song
+    elif kind == "csv":
+        bad = tmp_path / "table.csv"
+        bad.write_text("a,b\n1,2\n")
+    elif kind == "dict":
+        bad = tmp_path / "dict.pkl"
+        bad.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    elif kind == "truncated":
+        bad = tmp_path / "cut.joblib"
+        bad.write_bytes(voting_model.read_bytes()[:2000])
+    else:
+        bad = tmp_path / "list.joblib"
+        joblib.dump(["not", "a", "model"], bad)
+    assert main(["predict", str(bad), str(song)]) == EXIT_USAGE
+    assert "not a specgenre model" in _error_line(capsys, bad)
+
+
+def test_model_from_another_version_warns(voting_model, tmp_path):
+    model = joblib.load(voting_model)
+    model["specgenre_version"] = "0.0.1"
+    old = tmp_path / "old.joblib"
+    joblib.dump(model, old)
+    song = write_wav(tmp_path / "song.wav", _tone(220, 4))
+    with pytest.warns(UserWarning, match="saved by specgenre 0.0.1"):
+        assert main(["predict", str(old), str(song)]) == EXIT_OK
+
+
+def test_warnings_reach_the_user_as_one_line(voting_model, tmp_path):
+    model = joblib.load(voting_model)
+    model["specgenre_version"] = "0.0.1"
+    old = tmp_path / "old.joblib"
+    joblib.dump(model, old)
+    song = write_wav(tmp_path / "song.wav", _tone(220, 4))
+    proc = subprocess.run([sys.executable, "-m", "specgenre.cli", "predict", str(old),
+                           str(song)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("specgenre: warning: ") and "0.0.1" in err[0]
+
+
+# ----------------------------------------------------------------- predict: whole files
+def test_predict_judges_the_whole_file_in_windows(voting_model, tmp_path, capsys):
+    # 2 s of 880 Hz then 6 s of 220 Hz: the first window alone says 'high', the song 'low'
+    song = write_wav(tmp_path / "song.wav", np.concatenate([_tone(880, 2), _tone(220, 6)]))
+    assert main(["predict", str(voting_model), str(song), "--format", "json"]) == EXIT_OK
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["genre"] == "low" and res["windows"] == 4 and res["seconds"] == 8.0
+    assert abs(sum(res["probabilities"].values()) - 1) < 1e-9
+    assert main(["predict", str(voting_model), str(song), "--max-seconds", "2",
+                 "--format", "json"]) == EXIT_OK
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["genre"] == "high" and res["windows"] == 1
+
+
+def test_predict_short_files(voting_model, tmp_path, capsys):
+    short = write_wav(tmp_path / "short.wav", _tone(220, 1))
+    assert main(["predict", str(voting_model), str(short), "--format", "json"]) == EXIT_OK
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["windows"] == 1 and res["genre"] == "low"  # padded to one 2 s window
+    assert main(["predict", str(voting_model), str(short), "--short", "skip"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "short.wav" in err and "shorter than the model's 2 s window" in err
+
+
+def test_predict_writes_csv_and_keeps_failed_files(voting_model, tmp_path, capsys):
+    good = write_wav(tmp_path / "good.wav", _tone(880, 4))
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(voting_model), str(good), str(bad), "-o", str(out)]) \
+        == EXIT_FAILED
+    rows = list(csv.DictReader(open(out)))
+    assert [r["file"] for r in rows] == [str(good), str(bad)]
+    assert rows[0]["genre"] == "high" and rows[0]["windows"] == "2"
+    assert float(rows[0]["p_high"]) > 0.5 and rows[0]["error"] == ""
+    assert rows[1]["genre"] == "" and rows[1]["error"]
+    err = capsys.readouterr().err.splitlines()
+    assert sum("bad.wav" in line for line in err) == 1
+
+
+def test_predict_reads_mp3(voting_model, tmp_path, capsys):
+    if "MP3" not in sf.available_formats():
+        pytest.skip("libsndfile without MP3")
+    song = tmp_path / "song.mp3"
+    sf.write(song, _tone(220, 6), SR, format="MP3")
+    assert main(["predict", str(voting_model), str(song), "--format", "json"]) == EXIT_OK
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["genre"] == "low" and res["windows"] == 3
+
+
+# ----------------------------------------------------------------- train on a CSV, features
+def test_train_on_a_csv_then_predict(tmp_path, capsys):
+    music = tmp_path / "anywhere"
+    rows = []
+    for genre, freq in (("jazz", 220), ("rock", 880), ("pop", 440)):
+        for k in range(2):
+            path = write_wav(music / f"{genre} song {k}.flac", _tone(freq, 30, k))
+            rows.append(f"anywhere/{path.name},{genre}")
+    table = tmp_path / "music.csv"
+    table.write_text("path,genre\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "model.joblib"
+    assert main(["train", "--data", str(table), "--genres", "jazz", "rock", "--row",
+                 "cnn_30s_mel", "--max-epochs", "1", "-o", str(out), "-q"]) == EXIT_OK
+    model = joblib.load(out)
+    assert model["format"] == MODEL_FORMAT and model["specgenre_version"] == __version__
+    assert model["row"] == "cnn_30s_mel" and model["classes"] == ["jazz", "rock"]
+    song = write_wav(tmp_path / "long.wav", _tone(220, 65))
+    capsys.readouterr()
+    assert main(["predict", str(out), str(song), "--format", "json"]) == EXIT_OK
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["windows"] == 2 and set(res["probabilities"]) == {"jazz", "rock"}
+
+
+def test_features_reports_each_skipped_file_once(gtzan, tmp_path, capsys):
+    bad = gtzan / "rock" / "rock.00009.wav"
+    bad.write_bytes(b"RIFF garbage")
+    out = tmp_path / "table.csv"
+    assert main(["features", str(gtzan), "-o", str(out), "-q"]) == EXIT_FAILED
+    err = capsys.readouterr().err.splitlines()
+    assert sum("rock.00009.wav" in line for line in err) == 1
+    rows = list(csv.reader(open(out)))
+    assert len(rows) == 1 + 4  # the four good tracks are not lost
+
+
+def test_load_audio_csv(tmp_path):
+    write_wav(tmp_path / "a" / "x.wav", _tone(220, 1))
+    write_wav(tmp_path / "y.wav", _tone(220, 1))
+    table = tmp_path / "list.csv"
+    table.write_text("# my music\na/x.wav,jazz\n\ny.wav,rock\nmissing.wav,rock\n")
+    with pytest.warns(UserWarning, match="skipped 1"):
+        music = load_audio_csv(table, on_error="skip")
+    assert music.target.tolist() == ["jazz", "rock"]
+    assert music.filenames[0] == str(tmp_path / "a" / "x.wav")
+    assert music.track_ids.tolist() == ["a/x.wav", "y.wav"]
+    assert music.skipped[0][1] == "no such file"
+    with pytest.raises(ValueError, match="already listed on line 1"):
+        table.write_text("y.wav,rock\ny.wav,jazz\n")
+        load_audio_csv(table)
+
+
+# ----------------------------------------------------------------- feedback
+def test_version_and_rows(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and __version__ in capsys.readouterr().out
+    assert main(["rows"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "cnn_30s_mel" in out and "xgboost_3s_mv" in out
+
+
+def test_every_option_has_help():
+    from specgenre.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.choices and "train" in a.choices)
+    for name in ("train", "predict", "features", "rows"):
+        for action in sub.choices[name]._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest}"
