@@ -41,8 +41,6 @@ AUTO_MIN_FRACTION = 0.9
 _SIZE_MISMATCH = re.compile(
     r"^\s*(?:data|Data Size|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE
 )
-# files per parallel task (when n_jobs > 1 or progress=True)
-_FILES_PER_BLOCK = 8
 # Sizes written by streaming encoders that did not know the length yet.
 _PLACEHOLDER_SIZE = 0x7FFF0000
 
@@ -268,22 +266,16 @@ def _read_row(path, out, *, sr, min_samples, pad_mode):
             out[:] = np.pad(out[:length], (0, n - length), mode=pad_mode)
 
 
-def _load_block(paths, *, sr, n_samples, min_samples, pad_mode, on_error):
-    """Rows for ``paths``: ``(X (len(paths), n_samples) float32, errors)``.
-
-    ``errors[i]`` is None or the AudioLoadError of file ``i`` (its row is garbage).
-    """
-    X = np.empty((len(paths), n_samples), dtype=np.float32)
-    errors = []
-    for path, row in zip(paths, X, strict=True):
+def _load_rows(paths, X, errors, rows, *, sr, min_samples, pad_mode, on_error, bar):
+    """Decode ``paths[i]`` into ``X[i]`` for ``i`` in ``rows``; record failures in ``errors``."""
+    for i in rows:
         try:
-            _read_row(path, row, sr=sr, min_samples=min_samples, pad_mode=pad_mode)
-            errors.append(None)
+            _read_row(paths[i], X[i], sr=sr, min_samples=min_samples, pad_mode=pad_mode)
         except AudioLoadError as exc:
             if on_error == "raise":
                 raise
-            errors.append(exc)
-    return X, errors
+            errors[i] = exc
+        bar.update()
 
 
 def _as_paths(paths, caller):
@@ -346,26 +338,34 @@ def _load(paths, *, sr, duration, min_duration, pad_mode, on_error, n_jobs, prog
                                    n_jobs=n_jobs, progress=progress)
     if not paths:
         return AudioBatch(np.empty((0, n_samples), np.float32), np.zeros(0, bool), [])
-    # Files are decoded straight into the rows of a block (no per-file
-    # arrays to allocate and copy): one block when sequential, else small
-    # blocks so that workers share the load and the progress bar moves.
-    workers = effective_n_jobs(n_jobs)
-    if workers == 1 and not progress:
-        n_blocks = 1
-    else:
-        n_blocks = max(4 * workers, -(-len(paths) // _FILES_PER_BLOCK))
-    blocks = [paths[s] for s in chunk_slices(len(paths), n_blocks)]
-    func = partial(_load_block, sr=sr, n_samples=n_samples, min_samples=min_samples,
-                   pad_mode=pad_mode, on_error=on_error)
-    # soundfile (cffi) and soxr release the GIL: threads decode in parallel
-    parts = parallel_map(func, blocks, n_jobs=n_jobs, progress=progress, desc="loading audio",
-                         prefer="threads")
-    X = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
-    results = [e for p in parts for e in p[1]]
-    kept = np.array([e is None for e in results], dtype=bool)
-    errors = [e for e in results if e is not None]
+    # Files are decoded straight into their rows of one array (no per-file arrays,
+    # no concatenation: the peak is the result itself), by threads when n_jobs > 1:
+    # soundfile (cffi) and soxr release the GIL. The bar counts tracks.
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    X = np.empty((len(paths), n_samples), dtype=np.float32)
+    errors = [None] * len(paths)
+    workers = min(effective_n_jobs(n_jobs), len(paths))
+    with tqdm(total=len(paths), desc="loading audio", unit="track", disable=not progress,
+              leave=False) as bar:
+        func = partial(_load_rows, paths, X, errors, sr=sr, min_samples=min_samples,
+                       pad_mode=pad_mode, on_error=on_error, bar=bar)
+        if workers == 1:
+            func(range(len(paths)))
+        else:
+            blocks = [range(s.start, s.stop) for s in chunk_slices(len(paths), 4 * workers)]
+            Parallel(n_jobs=workers, backend="threading")(delayed(func)(b) for b in blocks)
+    kept = np.array([e is None for e in errors], dtype=bool)
+    errors = [e for e in errors if e is not None]
     if errors:
-        X = X[kept]
+        # move the kept rows up, in place: no second copy of the waveforms
+        n_kept = 0
+        for i in np.flatnonzero(kept):
+            if i != n_kept:
+                X[n_kept] = X[i]
+            n_kept += 1
+        X = X[:n_kept]
     return AudioBatch(X, kept, errors)
 
 

@@ -257,6 +257,9 @@ def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_sta
              verbose=1):
     """Fit the study row ``row`` on 30 s waveforms ``X``; return ``(estimator, window_s)``.
 
+    ``X`` may be a one-element list holding the waveforms: it is emptied, so that
+    the waveforms are freed as soon as they have been turned into spectrograms.
+
     ``window_s`` is the length of audio the fitted estimator takes per sample: 30 s,
     or 3 s for ``xgboost_3s`` (trained on 3 s segments without voting). Neural rows
     print one line per epoch when ``verbose`` > 0. Shared by ``specgenre train`` and
@@ -275,9 +278,19 @@ def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_sta
         overrides = {}  # XGBoost rows have no epochs nor torch device
     if overrides:
         clf.set_params(**overrides)
+    if isinstance(X, list):  # the caller handed its only reference over: free it early
+        X = X.pop()
     X, y, _ = spec.samples(X, y)  # 3 s segments for the segment-level row
     window = 3.0 if spec.level == "segment" else 30.0
-    est.fit(X, y)
+    if hasattr(est, "steps"):
+        # Pipeline.fit, step by step, so that the waveforms are freed once the front
+        # step has turned them into spectrograms or features: the peak is then
+        # max(waveforms + spectrograms, spectrograms + training), not their sum
+        Xt = est[:-1].fit_transform(X, y)
+        del X
+        est.steps[-1][1].fit(Xt, y)
+    else:
+        est.fit(X, y)
     return est, window
 
 
@@ -298,10 +311,11 @@ def _cmd_train(args):
         X, y = X[train], y[train]
     _log(f"training {args.row} on {len(y)} tracks of {len(np.unique(y))} genres")
     start = time.perf_counter()
-    est, window = _fit_row(args.row, X, y, max_epochs=args.max_epochs, device=args.device,
-                           n_jobs=args.n_jobs, random_state=args.random_state,
-                           verbose=0 if args.quiet else 1)
-    del X
+    waves = [X]
+    del X  # _fit_row holds the only reference and frees the waveforms when it can
+    est, window = _fit_row(args.row, waves, y, max_epochs=args.max_epochs,
+                           device=args.device, n_jobs=args.n_jobs,
+                           random_state=args.random_state, verbose=0 if args.quiet else 1)
     model = {"format": MODEL_FORMAT, "specgenre_version": __version__, "estimator": est,
              "row": args.row, "sr": 22050, "duration": window,
              "classes": [str(c) for c in est.classes_]}
