@@ -59,6 +59,13 @@ def test_string_labels_and_probabilities(genre_data):
     imp = clf.feature_importances_
     assert imp.shape == (6,) and np.isclose(imp.sum(), 1.0)
     assert set(np.argsort(imp)[-2:]) == {0, 1}  # the two informative features
+    # as documented: the average gain per split (XGBoost's "gain"), normalised
+    score = clf.model_.get_booster().get_score(importance_type="gain")
+    gain = np.array([score.get(f"f{i}", 0.0) for i in range(6)])
+    np.testing.assert_allclose(imp, gain / gain.sum(), rtol=1e-6)
+    total = clf.model_.get_booster().get_score(importance_type="total_gain")
+    total = np.array([total.get(f"f{i}", 0.0) for i in range(6)])
+    assert not np.allclose(imp, total / total.sum(), rtol=1e-3)
 
 
 def test_binary_and_integer_labels(rng):

@@ -352,6 +352,36 @@ def test_silence_gives_finite_documented_values():
     assert 100 < F[0, FEATURE_NAMES.index("tempo")] < 140
 
 
+def test_edge_signals_give_finite_features_equal_to_librosa():
+    # constant (DC), a single impulse, Nyquist-rate alternation, subnormal noise: every
+    # feature finite and equal to the straight librosa calls (no value patched to 0)
+    n = SR // 2
+    rng = np.random.default_rng(3)
+    X = np.stack([np.full(n, 0.7), np.eye(1, n, n // 3)[0], np.resize([1.0, -1.0], n),
+                  rng.normal(size=n) * 1e-40]).astype(np.float32)
+    F = _quiet(FeatureExtractor().fit_transform, X)
+    assert np.isfinite(F).all()
+    for row, y in zip(F, X):
+        ref = _quiet(_reference_features, y)
+        np.testing.assert_allclose(row, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_clip_without_finite_features_is_named(n_jobs, monkeypatch):
+    # samples of absurd amplitude overflow the float32 power spectrogram: an error
+    # naming the clip's row in X (also from a later parallel block), never a row of zeros
+    import specgenre.features
+
+    X = synthetic(SR // 4)
+    X = np.concatenate([X, X])
+    X[6] *= np.float32(1e18)
+    # blocks of 2 clips, so the row must be counted across blocks
+    monkeypatch.setattr(specgenre.features, "_SAMPLES_PER_TASK", 2 * X.shape[1])
+    fx = FeatureExtractor(n_jobs=n_jobs).fit(X)
+    with pytest.raises(ValueError, match=r"clip 6 \(row 6 of X\).*\|y\| = [0-9.]+e\+1[78]"):
+        _quiet(fx.transform, X)
+
+
 def test_short_clips_work_and_warn():
     X = synthetic(500)
     with pytest.warns(UserWarning, match="n_fft"):

@@ -39,3 +39,20 @@ def test_errors_name_the_problem():
         similar_tracks(emb, ["a", "a", "c"], "a", n_neighbors=1)
     with pytest.raises(ValueError, match="one row per"):
         similar_tracks(emb, ["a", "b"], "a", n_neighbors=1)
+
+
+def test_distances_are_exact_not_rounded():
+    from sklearn.metrics.pairwise import cosine_distances
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(6, 4))
+    ids = [f"t{i}" for i in range(6)]
+    out = similar_tracks(emb, ids, "t0", n_neighbors=5)
+    expected = cosine_distances(emb[:1], emb)[0]
+    for track, distance in out:
+        assert isinstance(distance, float)
+        np.testing.assert_allclose(distance, expected[ids.index(track)], rtol=1e-12, atol=1e-15)
+    # a distance below the old 4-decimal rounding is kept, not turned into 0
+    emb = np.array([[1.0, 0.0], [1.0, 1e-4], [0.0, 1.0]])
+    (track, distance), = similar_tracks(emb, ["a", "b", "c"], "a", n_neighbors=1)
+    assert track == "b" and 0 < distance < 1e-8

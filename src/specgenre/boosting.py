@@ -93,7 +93,9 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         Boosting rounds used for predictions: the best round + 1 with early
         stopping, else ``n_estimators``.
     feature_importances_ : ndarray of shape (n_features_in_,)
-        XGBoost's feature importances (total gain, normalised to sum to 1).
+        XGBoost's default feature importances: the *average* gain of the
+        splits on each feature (``importance_type="gain"``; features never
+        split on get 0), normalised to sum to 1.
     n_features_in_ : int
         Number of features seen in :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -347,7 +349,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def feature_importances_(self):
-        """Feature importances of the fitted model (total gain, summing to 1)."""
+        """Feature importances: average gain per split on each feature, summing to 1."""
         check_is_fitted(self)
         return self.model_.feature_importances_
 

@@ -73,7 +73,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._parallel import parallel_batches
+from ._parallel import chunk_slices, parallel_map
 
 __all__ = ["FeatureExtractor", "FEATURE_NAMES"]
 
@@ -278,13 +278,37 @@ def _clip_features(y, sr=22050, timings=None):
     return np.asarray(out, dtype=np.float64)
 
 
-def _features_block(X, sr):
-    """Features of a block of clips (one parallel task)."""
+def _clip_error(index, y, reason):
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    return ValueError(
+        f"FeatureExtractor: clip {index} (row {index} of X) has no finite features: "
+        f"{reason}. Its samples reach |y| = {peak:.3g}; waveforms are expected at audio "
+        "scale (about [-1, 1], as librosa.load gives), and spectrograms of samples "
+        "beyond ~1e16 overflow float32."
+    )
+
+
+def _features_block(task, sr):
+    """Features of a block of clips (one parallel task): ``task = (first_index, X)``.
+
+    A clip whose features cannot be computed, or are not all finite, raises
+    ValueError naming its row in the whole input.
+    """
+    from librosa.util.exceptions import ParameterError
+
+    start, X = task
     # C-ordered, writable rows (e.g. from an F-ordered or read-only memmap X)
     X = np.require(X, dtype=np.float32, requirements=["C", "W"])
     out = np.empty((len(X), len(FEATURE_NAMES)), dtype=np.float64)
     for i, y in enumerate(X):
-        out[i] = _clip_features(y, sr)
+        try:
+            out[i] = _clip_features(y, sr)
+        except ParameterError as exc:  # e.g. librosa's "Input must be finite" on overflow
+            raise _clip_error(start + i, y, f"librosa raised {exc}") from exc
+        bad = ~np.isfinite(out[i])
+        if bad.any():
+            names = ", ".join(np.asarray(FEATURE_NAMES)[bad])
+            raise _clip_error(start + i, y, f"{names} not finite")
     return out
 
 
@@ -346,8 +370,12 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     chroma, RMS, spectral statistics, zero-crossing rate and HPSS
     statistics, MFCCs of the -100 dB floor, and the tempo at the mode of
     librosa's tempo prior (117.5 BPM with librosa 0.11, the bin closest to
-    120 BPM). Any non-finite value (none is produced by the librosa
-    versions supported) would be replaced by 0.
+    120 BPM). Constant (DC) clips, single impulses, clips of one sample and
+    tiny (subnormal) amplitudes give finite values too. A clip whose
+    features are not all finite raises ValueError naming its row: that
+    happens only for absurd amplitudes (samples beyond ~1e16, where the
+    float32 power spectrogram overflows and librosa refuses it), never
+    silently as 0.
 
     Input is cast to float32 (as ``librosa.load`` returns); the output is
     float64.
@@ -408,24 +436,29 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         -------
         features : ndarray of shape (n_clips, 57), float64
             Columns in the order of :meth:`get_feature_names_out`.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is not finite, or a clip's features are not all finite
+            (e.g. samples of absurd amplitude); the message names the clip's
+            row.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True, reset=False)
         batch_size = max(1, _SAMPLES_PER_TASK // max(X.shape[1], 1))
-        F = parallel_batches(
+        slices = chunk_slices(len(X), -(-len(X) // batch_size))
+        parts = parallel_map(
             partial(_features_block, sr=int(self.sr)),
-            X,
+            [(s.start, X[s]) for s in slices],  # each worker receives only its rows
             n_jobs=self.n_jobs,
-            batch_size=batch_size,
             progress=self.progress,
             desc="features",
             # numba-compiled code (librosa's and ours) is compiled and cached here
             # once, never by several fresh workers at once (see parallel_map)
             first_here=True,
         )
-        # librosa gives finite values for every finite input (silence
-        # included); guard the contract all the same
-        return np.nan_to_num(F, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
+        return np.concatenate(parts, axis=0)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the 57 output columns, as in Kaggle's tables.

@@ -12,8 +12,9 @@ class ClipSegmenter(TransformerMixin, BaseEstimator):
     """Cut each clip into consecutive segments of equal length.
 
     The study cut every 30 s GTZAN clip into ten 3 s segments; this
-    transformer does the same for a whole batch at once, without copying
-    (segments are taken from a strided view and then stacked).
+    transformer does the same for a whole batch at once: the segments are
+    read through a strided view of the batch (no Python loop) and copied
+    once into one contiguous float32 array.
 
     A clip of ``n`` samples gives ``1 + (n - L) // H`` segments, where
     ``L = round(segment_seconds * sr)`` is the segment length and

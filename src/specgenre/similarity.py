@@ -68,7 +68,8 @@ def similar_tracks(embeddings, track_ids, query, *, n_neighbors=5, metric="cosin
     Returns
     -------
     neighbours : list of (track_id, distance) or dict
-        For a single query, its ``n_neighbors`` nearest tracks, nearest first.
+        For a single query, its ``n_neighbors`` nearest tracks, nearest first,
+        with their distances (floats, unrounded).
         For several queries, a dict mapping each query to such a list.
 
     Examples
@@ -76,8 +77,9 @@ def similar_tracks(embeddings, track_ids, query, *, n_neighbors=5, metric="cosin
     >>> import numpy as np
     >>> from specgenre import similar_tracks
     >>> emb = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
-    >>> similar_tracks(emb, ["a", "b", "c"], "a", n_neighbors=1)
-    [('b', 0.0061)]
+    >>> (track, distance), = similar_tracks(emb, ["a", "b", "c"], "a", n_neighbors=1)
+    >>> track, round(distance, 4)  # cosine distance 1 - 0.9 / sqrt(0.82)
+    ('b', 0.0061)
     """
     if groups is not None:
         track_ids, embeddings = track_embeddings(embeddings, groups)
@@ -106,7 +108,7 @@ def similar_tracks(embeddings, track_ids, query, *, n_neighbors=5, metric="cosin
     dist, idx = nn.kneighbors(embeddings[[position[q] for q in queries]])
     result = {}
     for q, d_row, i_row in zip(queries, dist, idx):
-        pairs = [(str(track_ids[i]), round(float(d), 4))
+        pairs = [(str(track_ids[i]), float(d))
                  for d, i in zip(d_row, i_row) if i != position[q]]
         result[q] = pairs[:n_neighbors]
     return result[queries[0]] if single else result
