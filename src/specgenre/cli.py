@@ -254,7 +254,7 @@ def _is_neural(clf):
 
 
 def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_state=0,
-             verbose=1):
+             verbose=1, batch_size=None):
     """Fit the study row ``row`` on 30 s waveforms ``X``; return ``(estimator, window_s)``.
 
     ``X`` may be a one-element list holding the waveforms: it is emptied, so that
@@ -270,8 +270,8 @@ def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_sta
     spec = STUDY_ROWS[row]
     est = make_row(row, random_state=random_state, n_jobs=n_jobs)
     clf = classifier_of(est)
-    overrides = {k: v for k, v in (("max_epochs", max_epochs), ("device", device))
-                 if v is not None}
+    overrides = {k: v for k, v in (("max_epochs", max_epochs), ("device", device),
+                                   ("batch_size", batch_size)) if v is not None}
     if _is_neural(clf):
         overrides["verbose"] = int(verbose)
     elif overrides:
@@ -315,7 +315,8 @@ def _cmd_train(args):
     del X  # _fit_row holds the only reference and frees the waveforms when it can
     est, window = _fit_row(args.row, waves, y, max_epochs=args.max_epochs,
                            device=args.device, n_jobs=args.n_jobs,
-                           random_state=args.random_state, verbose=0 if args.quiet else 1)
+                           random_state=args.random_state, verbose=0 if args.quiet else 1,
+                           batch_size=args.batch_size)
     model = {"format": MODEL_FORMAT, "specgenre_version": __version__, "estimator": est,
              "row": args.row, "sr": 22050, "duration": window,
              "classes": [str(c) for c in est.classes_]}
@@ -509,6 +510,30 @@ def _cmd_predict(args):
     return EXIT_FAILED if n_failed else EXIT_OK
 
 
+def _cmd_tags(args):
+    from .audio import AudioLoadError, read_audio
+    from .musicnn import MUSICNN_TAGS, MusicnnWeightsNotFoundError, top_tags
+
+    n_tags = len(MUSICNN_TAGS[args.model])
+    if not 1 <= args.top <= n_tags:
+        raise CLIError(f"--top must be between 1 and {n_tags}; got {args.top}")
+    n_failed = 0
+    for path in args.files:
+        try:
+            # the file's own rate: exactly the official tagger's input
+            y, sr = read_audio(path)
+            tags = top_tags(y, sr=sr, model=args.model, n=args.top, device=args.device)
+        except MusicnnWeightsNotFoundError as exc:
+            raise CLIError(_first_line(exc)) from None
+        except (AudioLoadError, ValueError) as exc:
+            msg = exc.reason if isinstance(exc, AudioLoadError) else _first_line(exc)
+            _log(f"error: {path}: {msg}")
+            n_failed += 1
+            continue
+        print(f"{path}\t" + ", ".join(f"{t} {p:.2f}" for t, p in tags), flush=True)
+    return EXIT_FAILED if n_failed else EXIT_OK
+
+
 def _window_seconds(model):
     est = model["estimator"]
     if getattr(est, "segmenter_", None) is not None:
@@ -675,6 +700,10 @@ def build_parser():
     t.add_argument("--max-epochs", type=int,
                    help="epochs of a neural row (default: the classifier's own)")
     t.add_argument("--device", help="torch device of a neural row, e.g. cuda (default cpu)")
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="batch size of a neural row (default: the classifier's own, 32); "
+                        "training memory grows with it (about 60 MB per clip for "
+                        "cnn_30s_mel)")
     t.add_argument("--n-jobs", type=int, default=None, help=jobs_help)
     t.add_argument("--random-state", type=int, default=0,
                    help="seed of the classifier (default 0)")
@@ -721,6 +750,20 @@ def build_parser():
     f.add_argument("--n-jobs", type=int, default=None, help=jobs_help)
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=_cmd_features)
+
+    g = sub.add_parser(
+        "tags", help="top tags of audio files by the pretrained musicnn tagger",
+        description="Print each file's most likely tags (with their mean probability over "
+                    "the file's 3 s patches) by an official pretrained musicnn model. Needs "
+                    "its weights: pip install --no-deps musicnn.")
+    g.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    g.add_argument("--model", default="MSD_musicnn",
+                   choices=["MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"],
+                   help="MSD: Million Song Dataset tags (genres, moods, eras); MTT: "
+                        "MagnaTagATune tags (instruments, moods) (default MSD_musicnn)")
+    g.add_argument("--top", type=int, default=5, metavar="N", help="tags per file (default 5)")
+    g.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    g.set_defaults(func=_cmd_tags)
 
     w = sub.add_parser("rows", help="list the study's rows with their titles")
     w.set_defaults(func=_cmd_rows)
