@@ -420,6 +420,28 @@ def test_modules_shapes_and_head_split(model, one_torch_thread):
         net.embedding_dim("nope")
 
 
+def test_frontend_inference_path_is_exact(one_torch_thread):
+    """The eval-mode front end (max before ReLU/BN, sign-flipped conv, chunks) equals the
+    plain conv -> ReLU -> BN -> max, with negative and positive BN scales."""
+    torch.manual_seed(1)
+    net = build_musicnn("MSD_musicnn")
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.normal_()  # both signs
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    x = net.body.input_bn(torch.randn(5, N_FRAMES, N_MELS).unsqueeze(1))
+    with torch.no_grad():
+        for block in list(net.body.timbral) + list(net.body.temporal):
+            assert (block.bn.weight < 0).any() and (block.bn.weight > 0).any()
+            padded = torch.nn.functional.pad(x, (0, 0) + block.pad) if hasattr(block, "pad") \
+                else x
+            plain = block.bn(torch.relu(block.conv(padded))).amax(dim=3)
+            torch.testing.assert_close(block(x), plain, rtol=1e-6, atol=1e-6)
+
+
 def test_musicnn_any_length(one_torch_thread):
     net = build_musicnn("MSD_musicnn").eval()
     with torch.no_grad():

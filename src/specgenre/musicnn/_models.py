@@ -62,6 +62,33 @@ def _check_input(x, n_mels, n_frames=None):
             f"got {tuple(x.shape)}")
 
 
+# Patches per convolution call in the front end's inference path: the feature maps of a
+# few patches stay in cache between the convolution and the max over frequency.
+_CHUNK = 2
+
+
+def _bn_relu_conv_max(block, x):
+    """``block.bn(relu(block.conv(x))).amax(dim=3)`` in inference, without the big feature map.
+
+    With running statistics, batch norm is ``a * r + b`` per channel, monotone in ``r``
+    (increasing where ``a >= 0``, i.e. ``gamma >= 0``), and ReLU is monotone, so the max over
+    frequency of ``bn(relu(z))`` is ``bn(relu(max z))`` where ``gamma >= 0`` and
+    ``bn(relu(min z))`` elsewhere; floating-point rounding is monotone too, so the result is
+    the same number. ``min z`` is ``-max(-z)``: the convolution runs once with the weights
+    of those channels negated (exact), a few patches at a time.
+    """
+    conv, bn = block.conv, block.bn
+    if bn.training or bn.running_mean is None:
+        return bn(F.relu(conv(x))).amax(dim=3)
+    sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
+    weight = conv.weight * sign[:, None, None, None]
+    bias = conv.bias * sign
+    z = torch.cat([F.conv2d(x[i:i + _CHUNK], weight, bias, padding=conv.padding).amax(dim=3)
+                   for i in range(0, x.shape[0], _CHUNK)]) * sign[:, None]
+    return F.batch_norm(F.relu(z), bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                        False, 0.0, bn.eps)
+
+
 class _TimbralBlock(nn.Module):
     """Conv (k_time x k_freq, time padded by 3, valid in frequency) -> ReLU -> BN -> max over freq."""
 
@@ -71,7 +98,7 @@ class _TimbralBlock(nn.Module):
         self.bn = _bn2d(filters)
 
     def forward(self, x):  # (B, 1, T, F) -> (B, C, T)
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        return _bn_relu_conv_max(self, x)
 
 
 class _TemporalBlock(nn.Module):
@@ -84,8 +111,7 @@ class _TemporalBlock(nn.Module):
         self.bn = _bn2d(filters)
 
     def forward(self, x):  # (B, 1, T, F) -> (B, C, T)
-        x = F.pad(x, (0, 0) + self.pad)
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        return _bn_relu_conv_max(self, F.pad(x, (0, 0) + self.pad))
 
 
 class _MidendConv(nn.Module):

@@ -1,0 +1,283 @@
+"""Time musicnn embeddings per 30 s track on one CPU core: specgenre's PyTorch port vs the
+official TensorFlow code, side by side in one run.
+
+Routes, on the same audio files, every one doing the whole job from the file to all the
+named outputs (taggram and every feature layer) of the chosen model:
+
+* ``specgenre`` -- decode (soundfile), :func:`~specgenre.musicnn.musicnn_patches`
+  (resample to 16 kHz, log-mel, 187-frame patches), one forward of the PyTorch port over
+  the track's patches (``torch.inference_mode``);
+* ``official`` -- the official ``musicnn`` package (TensorFlow) with its graph built and
+  its checkpoint restored once: ``batch_data(file)`` (``librosa.load`` + log-mel +
+  patches), then one ``session.run`` of all outputs per patch, as the official
+  ``extractor`` loop does (``BATCH_SIZE = 1``);
+* ``official extractor()`` -- the public ``musicnn.extractor.extractor(file, model,
+  extract_features=True)`` as users call it: it rebuilds the graph and restores the
+  checkpoint on every call.
+
+The official front end is run with its float16 multiply done in float32 (numpy-1
+semantics; under numpy 2 it overflows to inf), which changes no timing.
+
+One core: process affinity pinned to one CPU, torch intra/inter-op threads 1, TF sessions
+with intra/inter-op parallelism 1, OMP/MKL/OpenBLAS threads 1. The official routes run
+in a subprocess with an interpreter that has TensorFlow (``--tf-python``, or the
+``SPECGENRE_TF_PYTHON`` environment variable, or this interpreter if it imports
+``tensorflow``; ``TF_USE_LEGACY_KERAS=1`` is set for it); without one, only specgenre is
+timed. Each route gets one warm-up track, then every track is timed ``--repeat`` times;
+the table gives the median over tracks of the best run per track, wall-clock and process
+CPU time (the steadier figure on a shared machine), split into front end and network.
+
+Usage::
+
+    python benchmarks/bench_musicnn.py [--data DIR] [--n-tracks N] [--repeat R]
+        [--model MSD_musicnn] [--tf-python /path/to/tf/venv/bin/python]
+
+Setting up an official environment (outside the project's)::
+
+    python3 -m venv /work/tfenv
+    /work/tfenv/bin/pip install tensorflow-cpu tf-keras librosa soundfile
+    /work/tfenv/bin/pip install --no-deps musicnn
+"""
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "NUMBA_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ[_var] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gtzan_dev"
+N_FRAMES = 187
+
+
+def pin_one_core():
+    """Pin this process to one CPU (the first it may use); return it, or None."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def find_tracks(data, n_tracks):
+    """Up to ``n_tracks`` audio files, one per genre folder in turn."""
+    exts = {".wav", ".flac", ".au", ".ogg", ".mp3"}
+    paths = sorted(p for p in Path(data).rglob("*") if p.suffix.lower() in exts)
+    by_folder = {}
+    for p in paths:
+        by_folder.setdefault(p.parent.name, []).append(p)
+    ordered = []
+    for rank in range(max((len(v) for v in by_folder.values()), default=0)):
+        ordered += [v[rank] for v in by_folder.values() if rank < len(v)]
+    return [str(p) for p in ordered[:n_tracks]]
+
+
+def timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_route(tracks, repeat, frontend, network):
+    """Warm up on the first track, then best-of-``repeat`` per track; medians in ms."""
+    network(frontend(tracks[0]))
+    rows = []
+    for path in tracks:
+        best = None
+        for _ in range(repeat):
+            patches, fw, fc = timed(lambda path=path: frontend(path))
+            n_patches = len(patches)
+            _, nw, nc = timed(lambda patches=patches: network(patches))
+            run = (fw + nw, fc + nc, fw, fc, nw, nc)
+            best = run if best is None or run[0] < best[0] else best
+        rows.append(best + (n_patches,))
+    rows = np.array(rows)
+    keys = ("wall", "cpu", "frontend_wall", "frontend_cpu", "network_wall", "network_cpu")
+    out = {k: float(np.median(rows[:, i]) * 1000) for i, k in enumerate(keys)}
+    out["patches_per_track"] = float(np.median(rows[:, -1]))
+    return out
+
+
+# ----------------------------------------------------------------------- specgenre
+
+def time_specgenre(tracks, repeat, model):
+    import soundfile as sf
+    import torch
+
+    from specgenre.musicnn import load_musicnn, musicnn_patches
+
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process
+        pass
+    net = load_musicnn(model)
+
+    def frontend(path):
+        y, sr = sf.read(path, dtype="float32", always_2d=True)
+        return musicnn_patches(y.mean(axis=1), sr)
+
+    def network(patches):
+        with torch.inference_mode():
+            return {k: v.numpy() for k, v in net(torch.from_numpy(patches)).items()}
+
+    return run_route(tracks, repeat, frontend, network)
+
+
+# ----------------------------------------------------------------------- official (TF)
+
+def _fixed_batch_data():
+    import inspect
+    import textwrap
+
+    from musicnn import extractor
+
+    source = textwrap.dedent(inspect.getsource(extractor.batch_data))
+    old = "np.log10(10000 * audio_rep + 1)"
+    if source.count(old) != 1:
+        raise RuntimeError("the official batch_data changed: cannot apply the float32 fix")
+    namespace = dict(vars(extractor))
+    exec(compile(source.replace(old, "np.log10(10000 * audio_rep.astype(np.float32) + 1)"),
+                 extractor.__file__, "exec"), namespace)
+    return namespace["batch_data"]
+
+
+def official_worker(tracks, repeat, model):
+    """Runs inside the TensorFlow interpreter; prints one JSON line of results."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import tensorflow as tf
+    from musicnn import configuration as config
+    from musicnn import extractor, models
+
+    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
+    one_core = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1,
+                                        inter_op_parallelism_threads=1)
+    session_class = tf.compat.v1.Session
+
+    def one_core_session(*args, **kwargs):
+        kwargs.setdefault("config", one_core)
+        return session_class(*args, **kwargs)
+
+    tf.compat.v1.Session = one_core_session  # extractor() makes its own sessions
+    batch_data = _fixed_batch_data()
+    extractor.batch_data = batch_data
+
+    labels = config.MTT_LABELS if "MTT" in model else config.MSD_LABELS
+    tf.compat.v1.reset_default_graph()
+    with tf.name_scope("model"):
+        x = tf.compat.v1.placeholder(tf.float32, [None, N_FRAMES, config.N_MELS])
+        is_training = tf.compat.v1.placeholder(tf.bool)
+        outputs = models.define_model(x, is_training, model, len(labels))
+        fetch = [tf.nn.sigmoid(outputs[0])] + list(outputs[1:])
+    sess = tf.compat.v1.Session()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    tf.compat.v1.train.Saver().restore(sess, os.path.dirname(extractor.__file__) + f"/{model}/")
+
+    def frontend(path):
+        return batch_data(path, N_FRAMES, N_FRAMES)[0]
+
+    def network(batch):
+        return [sess.run(fetch, feed_dict={x: batch[i:i + config.BATCH_SIZE],
+                                           is_training: False})
+                for i in range(0, len(batch), config.BATCH_SIZE)]
+
+    results = {"official": run_route(tracks, repeat, frontend, network)}
+    sess.close()
+
+    def whole(path):  # the public function: graph + restore + features + tags per call
+        return extractor.extractor(path, model=model, extract_features=True)
+
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints progress
+        results["official extractor()"] = run_route(tracks, repeat, whole, lambda out: out)
+    results["official extractor()"].update(
+        frontend_wall=float("nan"), frontend_cpu=float("nan"),
+        network_wall=float("nan"), network_cpu=float("nan"), patches_per_track=float("nan"))
+    import importlib.metadata as md
+
+    results["versions"] = {n: md.version(n) for n in ("tensorflow-cpu", "numpy", "librosa")}
+    print(json.dumps(results))
+
+
+def time_official(tf_python, tracks, repeat, model):
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+    cmd = [tf_python, __file__, "--official-worker", "--model", model,
+           "--repeat", str(repeat), "--tracks", *tracks]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"official route failed ({tf_python}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def default_tf_python():
+    env = os.environ.get("SPECGENRE_TF_PYTHON")
+    if env:
+        return env
+    if importlib.util.find_spec("tensorflow") is not None:
+        return sys.executable
+    return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--n-tracks", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--model", default="MSD_musicnn",
+                        choices=("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"))
+    parser.add_argument("--tf-python", default=None,
+                        help="interpreter with tensorflow, tf-keras and musicnn")
+    parser.add_argument("--official-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tracks", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cpu = pin_one_core()
+
+    if args.official_worker:
+        official_worker(args.tracks, args.repeat, args.model)
+        return
+
+    tracks = find_tracks(args.data, args.n_tracks + 1)  # + the warm-up track
+    if len(tracks) < 2:
+        sys.exit(f"need audio files under {args.data} (--data)")
+    print(f"{args.model}: {len(tracks) - 1} tracks (+1 warm-up) from {args.data}, "
+          f"best of {args.repeat} per track, pinned to CPU {cpu}")
+    results = {"specgenre": time_specgenre(tracks, args.repeat, args.model)}
+    tf_python = args.tf_python or default_tf_python()
+    if tf_python is None:
+        print("official route skipped: no interpreter with tensorflow "
+              "(--tf-python or SPECGENRE_TF_PYTHON)")
+    else:
+        official = time_official(tf_python, tracks, args.repeat, args.model)
+        print(f"official: {tf_python} {official.pop('versions')}")
+        results.update(official)
+
+    header = (f"{'route':<22} {'ms/track':>9} {'CPU ms':>8} {'front end':>10} "
+              f"{'network':>8} {'patches':>8}")
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        print(f"{name:<22} {r['wall']:9.0f} {r['cpu']:8.0f} {r['frontend_wall']:10.0f} "
+              f"{r['network_wall']:8.0f} {r['patches_per_track']:8.0f}")
+    if "official" in results:
+        ours = results["specgenre"]
+        for name in ("official", "official extractor()"):
+            print(f"speed-up vs {name}: {results[name]['wall'] / ours['wall']:.2f}x wall, "
+                  f"{results[name]['cpu'] / ours['cpu']:.2f}x CPU")
+
+
+if __name__ == "__main__":
+    main()
