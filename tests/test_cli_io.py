@@ -232,7 +232,13 @@ def test_train_on_a_csv_then_predict(tmp_path, capsys):
     table.write_text("path,genre\n" + "\n".join(rows) + "\n")
     out = tmp_path / "model.joblib"
     assert main(["train", "--data", str(table), "--genres", "jazz", "rock", "--row",
-                 "cnn_30s_mel", "--max-epochs", "1", "-o", str(out), "-q"]) == EXIT_OK
+                 "cnn_30s_mel", "--max-epochs", "2", "--batch-size", "2", "-o",
+                 str(out)]) == EXIT_OK
+    captured = capsys.readouterr()
+    # per-epoch progress (skorch's table) and a loading bar counting tracks
+    assert "train_loss" in captured.out and len(
+        [line for line in captured.out.splitlines() if line.strip()[:1] in "12"]) >= 2
+    assert "4/4" in captured.err and "track" in captured.err
     model = joblib.load(out)
     assert model["format"] == MODEL_FORMAT and model["specgenre_version"] == __version__
     assert model["row"] == "cnn_30s_mel" and model["classes"] == ["jazz", "rock"]
