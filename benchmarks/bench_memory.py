@@ -46,7 +46,7 @@ def _peak_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
-def _child(row, n_clips, max_epochs):
+def _child(row, n_clips, max_epochs, batch_size):
     import numpy as np
 
     from specgenre.cli import _fit_row
@@ -68,14 +68,15 @@ def _child(row, n_clips, max_epochs):
         waves = [X]
         del X  # as `specgenre train` does: _fit_row frees the waveforms when it can
         _fit_row(row, waves, y, max_epochs=max_epochs, n_jobs=None, random_state=0,
-                 verbose=0)
+                 verbose=0, batch_size=batch_size or None)
         out["fit_s"] = time.perf_counter() - start
     out["peak_gb"] = _peak_gb()
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def _run_case(row, n_clips, max_epochs):
-    cmd = [sys.executable, __file__, "--child", row, str(n_clips), str(max_epochs)]
+def _run_case(row, n_clips, max_epochs, batch_size):
+    cmd = [sys.executable, __file__, "--child", row, str(n_clips), str(max_epochs),
+           str(batch_size or 0)]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -93,10 +94,13 @@ def main():
     p.add_argument("--data-only", type=int, nargs="*", metavar="N",
                    help="only build N synthetic 30 s clips (peak RSS of make_genre_clips)")
     p.add_argument("--max-epochs", type=int, default=1)
-    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="batch size of the neural rows (default: the classifier's, 32)")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        _child(args.child[0], int(args.child[1]), int(args.child[2]))
+        row, n, epochs, batch = (args.child + ["0"])[:4]
+        _child(row, int(n), int(epochs), int(batch))
         return
     names = args.cases or (FULL_CASES if args.full else DEFAULT_CASES)
     cases = ([("none", n) for n in args.data_only] if args.data_only is not None else
@@ -104,7 +108,7 @@ def main():
     print(f"{'row':<34}{'clips':>6}{'waves GB':>10}{'data GB':>9}{'peak GB':>9}"
           f"{'budget':>8}{'fit s':>8}", flush=True)
     for row, n in cases:
-        r = _run_case(row, n, args.max_epochs)
+        r = _run_case(row, n, args.max_epochs, args.batch_size)
         if "error" in r:
             print(f"{row:<34}{n:>6}  FAILED: {r['error']}", flush=True)
             continue

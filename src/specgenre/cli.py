@@ -265,9 +265,9 @@ def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_sta
     print one line per epoch when ``verbose`` > 0. Shared by ``specgenre train`` and
     ``benchmarks/bench_memory.py``.
     """
-    from .study import STUDY_ROWS, classifier_of, make_row
+    from .study import ALL_ROWS, classifier_of, make_row
 
-    spec = STUDY_ROWS[row]
+    spec = ALL_ROWS[row]
     est = make_row(row, random_state=random_state, n_jobs=n_jobs)
     clf = classifier_of(est)
     overrides = {k: v for k, v in (("max_epochs", max_epochs), ("device", device),
@@ -296,10 +296,10 @@ def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_sta
 
 def _cmd_train(args):
     from . import __version__
-    from .study import STUDY_ROWS
+    from .study import ALL_ROWS
 
-    if args.row not in STUDY_ROWS:
-        raise CLIError(f"unknown row {args.row!r}; choose from: {', '.join(STUDY_ROWS)} "
+    if args.row not in ALL_ROWS:
+        raise CLIError(f"unknown row {args.row!r}; choose from: {', '.join(ALL_ROWS)} "
                        "(list them with 'specgenre rows')")
     output = _check_output_path(args.output, option="-o")
     X, y, ids, n_skipped = _load_dataset(
@@ -600,14 +600,12 @@ def _cmd_features(args):
 
 
 def _cmd_rows(args):
-    try:
-        from .study import ALL_ROWS as rows
-    except ImportError:
-        from .study import STUDY_ROWS as rows
+    from .study import ALL_ROWS as rows
+
     width = max(len(name) for name in rows)
     for name, row in rows.items():
-        title = getattr(row, "title", None) or ""
-        print(f"{name:<{width}}  {title}")
+        extra = "  (beyond the study)" if getattr(row, "beyond_study", False) else ""
+        print(f"{name:<{width}}  {row.title}{extra}")
     return EXIT_OK
 
 
