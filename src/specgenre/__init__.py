@@ -31,8 +31,13 @@ _LAZY = {
     "CNNClassifier": "networks",
     "ResNet18Classifier": "networks",
     "PretrainedWeightsNotFoundError": "networks",
+    # transfer from musicnn (pretrained on music)
+    "MusicnnEmbedding": "musicnn",
+    "top_tags": "musicnn",
     # study
     "STUDY_ROWS": "study",
+    "BEYOND_ROWS": "study",
+    "ALL_ROWS": "study",
     "make_row": "study",
     # exploration
     "similar_tracks": "similarity",

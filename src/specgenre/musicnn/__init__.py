@@ -11,6 +11,7 @@ Internal API used by the estimators:
 """
 
 from ._checkpoint import CheckpointFormatError, read_checkpoint
+from ._estimators import MusicnnEmbedding, min_clip_samples, musicnn_layers, top_tags
 from ._frontend import (
     HOP_LENGTH,
     MIN_SAMPLES,
@@ -36,6 +37,10 @@ from ._weights import (
 )
 
 __all__ = [
+    "MusicnnEmbedding",
+    "min_clip_samples",
+    "musicnn_layers",
+    "top_tags",
     "CheckpointFormatError",
     "HOP_LENGTH",
     "INSTALL_COMMAND",

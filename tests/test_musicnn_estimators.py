@@ -1,0 +1,270 @@
+"""MusicnnEmbedding, top_tags, the musicnn rows beyond the study and the ``tags`` CLI.
+
+Everything here runs the real pretrained network, so the module is skipped
+when the official weights are not installed (``pip install --no-deps musicnn``).
+"""
+
+import importlib.util
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from specgenre.aggregate import TrackAggregator
+from specgenre.musicnn import (
+    INSTALL_COMMAND,
+    MUSICNN_TAGS,
+    MusicnnEmbedding,
+    MusicnnWeightsNotFoundError,
+    _estimators,
+    load_musicnn,
+    min_clip_samples,
+    musicnn_layers,
+    musicnn_patches,
+    top_tags,
+)
+from specgenre.segment import ClipSegmenter
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("musicnn") is None,
+    reason=f"official musicnn weights not installed (`{INSTALL_COMMAND}`)")
+
+SR = 22050
+
+
+def _clips(n, seconds, seed=0):
+    """Tones (class 0) and noise bursts (class 1): clearly different to musicnn."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    X, y = [], []
+    for i in range(n):
+        if i % 2 == 0:
+            f = rng.uniform(200, 800)
+            x = 0.3 * np.sin(2 * np.pi * f * t) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t))
+        else:
+            x = rng.normal(0, 0.2, t.size) * (np.sin(2 * np.pi * 4 * t) > 0)
+        X.append(x)
+        y.append(i % 2)
+    return np.asarray(X, np.float32), np.asarray(y)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_musicnn("MSD_musicnn")
+
+
+# ------------------------------------------------------------------ embedding
+
+def test_min_clip_samples_is_exact():
+    n = min_clip_samples(SR)
+    assert musicnn_patches(np.zeros(n, np.float32) + 0.01, SR).shape == (1, 187, 96)
+    with pytest.raises(ValueError, match="too short"):
+        musicnn_patches(np.zeros(n - 1, np.float32) + 0.01, SR)
+    assert min_clip_samples(16000) == 47616
+
+
+def test_pooling_over_patches_equals_the_network_per_patch(net, one_torch_thread):
+    import torch
+
+    X, _ = _clips(2, 6.5)  # two patches per clip
+    patches = [musicnn_patches(x, SR) for x in X]
+    assert [len(p) for p in patches] == [2, 2]
+    with torch.inference_mode():
+        outs = [net(torch.from_numpy(p)) for p in patches]
+    for layer, pooling in [("max_pool", "mean"), ("penultimate", "max"), ("taggram", "mean"),
+                           ("cnn1", "mean"), ("cnn2", "max"), ("temporal", "mean_std")]:
+        E = MusicnnEmbedding(layer=layer, pooling=pooling).fit_transform(X)
+        for i, out in enumerate(outs):
+            a = out[layer].numpy().reshape(-1, out[layer].shape[-1])  # all frames of all patches
+            want = {"mean": a.mean(0), "max": a.max(0),
+                    "mean_std": np.hstack([a.mean(0), a.std(0)])}[pooling]
+            np.testing.assert_allclose(E[i], want, rtol=1e-4, atol=1e-5, err_msg=layer)
+        assert E.dtype == np.float32
+
+
+def test_feature_names_and_widths(one_torch_thread):
+    X, _ = _clips(2, 3.2)
+    emb = MusicnnEmbedding(layer="taggram").fit(X)
+    assert emb.n_features_out_ == 50
+    assert list(emb.get_feature_names_out()) == list(MUSICNN_TAGS["MSD_musicnn"])
+    emb = MusicnnEmbedding(layer="max_pool", pooling="mean_std").fit(X)
+    names = emb.get_feature_names_out()
+    assert emb.n_features_out_ == len(names) == 2 * 753
+    assert names[0] == "max_pool_0" and names[753] == "max_pool_std_0"
+    assert emb.transform(X).shape == (2, 1506)
+    assert emb.n_features_in_ == X.shape[1]
+    vgg = MusicnnEmbedding("MTT_vgg", layer="pool5").fit(X)
+    assert vgg.transform(X).shape == (2, 128)
+    assert musicnn_layers("MTT_vgg")[1:] == ("pool1", "pool2", "pool3", "pool4", "pool5")
+
+
+def test_bad_input_and_parameters_are_named():
+    X, _ = _clips(2, 3.2)
+    with pytest.raises(ValueError, match="NaN"):
+        Xn = X.copy()
+        Xn[0, 5] = np.nan
+        MusicnnEmbedding().fit(Xn)
+    with pytest.raises(ValueError, match="2D array"):
+        MusicnnEmbedding().fit(X[0])
+    with pytest.raises(ValueError, match="at least 65620 samples"):
+        MusicnnEmbedding().fit(X[:, :SR])
+    with pytest.raises(ValueError, match="layer 'pool3' is not an output of MSD_musicnn.*max_pool"):
+        MusicnnEmbedding(layer="pool3").fit(X)
+    with pytest.raises(ValueError, match="model"):
+        MusicnnEmbedding("MSD_resnet").fit(X)
+    with pytest.raises(ValueError, match="pooling"):
+        MusicnnEmbedding(pooling="median").fit(X)
+    emb = MusicnnEmbedding(layer="taggram").fit(X)
+    with pytest.raises(ValueError, match="features"):
+        emb.transform(np.hstack([X, X]))
+
+
+def test_missing_weights_name_the_install_command(tmp_path):
+    X, _ = _clips(1, 3.2)
+    with pytest.raises(MusicnnWeightsNotFoundError, match="pip install --no-deps musicnn"):
+        MusicnnEmbedding(weights_dir=tmp_path).fit(X)
+    with pytest.raises(FileNotFoundError):
+        top_tags(X, weights_dir=str(tmp_path))
+
+
+def test_pickles_without_the_network(one_torch_thread):
+    X, _ = _clips(2, 3.2)
+    emb = MusicnnEmbedding(layer="penultimate").fit(X)
+    blob = pickle.dumps(emb)
+    assert len(blob) < 2000  # parameters and shapes only, no weights
+    again = pickle.loads(blob)
+    np.testing.assert_array_equal(again.transform(X), emb.transform(X))
+    np.testing.assert_array_equal(clone(emb).fit_transform(X), emb.transform(X))
+
+
+def test_composes_with_segmenter_and_track_aggregator(one_torch_thread):
+    X, y = _clips(6, 6.2)  # two 3 s segments per clip, one patch each
+    est = TrackAggregator(
+        Pipeline([("embedding", MusicnnEmbedding(layer="penultimate")),
+                  ("scaler", StandardScaler()), ("clf", LogisticRegression())]),
+        segmenter=ClipSegmenter(3.0, sr=SR), voting="soft")
+    est.fit(X, y)
+    assert est.estimator_.named_steps["embedding"].n_features_in_ == 3 * SR
+    np.testing.assert_array_equal(est.predict(X), y)  # tones vs noise: trivially separable
+    assert est.predict_proba(X).shape == (6, 2)
+
+
+def test_grid_search_over_layer_and_c_embeds_once_per_layer_and_fold(tmp_path, monkeypatch,
+                                                                   one_torch_thread):
+    X, y = _clips(8, 3.2)
+    calls = []
+    real = _estimators._embed
+
+    def counting(X, **kwargs):
+        calls.append((len(X), kwargs["layer"]))
+        return real(X, **kwargs)
+
+    monkeypatch.setattr(_estimators, "_embed", counting)
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    grid = {"embedding__layer": ["penultimate", "taggram"], "svm__C": [0.1, 1.0, 10.0]}
+
+    def fit(memory):
+        calls.clear()
+        pipe = Pipeline([("embedding", MusicnnEmbedding()), ("scaler", StandardScaler()),
+                         ("svm", SVC())], memory=memory)
+        return GridSearchCV(pipe, grid, cv=cv).fit(X, y), list(calls)
+
+    search, with_memory = fit(str(tmp_path / "cache"))
+    _, without_memory = fit(None)
+    # scoring transforms the 4 test clips of a fold for every candidate either way
+    n_score = 2 * 3 * 2
+    # embeddings of the training folds: once per layer and fold with memory (+1 refit) ...
+    assert len(with_memory) == n_score + 2 * 2 + 1
+    # ... once per candidate and fold without it
+    assert len(without_memory) == n_score + 2 * 3 * 2 + 1
+    assert search.best_params_["embedding__layer"] in ("penultimate", "taggram")
+    assert search.best_score_ == 1.0
+
+
+@parametrize_with_checks(
+    # sr=1: a row of 3 to 5 samples is one patch after resampling to 16 kHz, so
+    # sklearn's small test arrays are valid (if odd) waveforms
+    [MusicnnEmbedding(layer="penultimate", sr=1, batch_size=256)],
+)
+@pytest.mark.slow
+def test_sklearn_checks(estimator, check, one_torch_thread):
+    check(estimator)
+
+
+# ------------------------------------------------------------------ tags
+
+def test_top_tags_is_the_mean_taggram_sorted(one_torch_thread):
+    X, _ = _clips(2, 6.2)
+    P = MusicnnEmbedding(layer="taggram").fit_transform(X)
+    got = top_tags(X, n=4)
+    tags = MUSICNN_TAGS["MSD_musicnn"]
+    for p, pairs in zip(P, got):
+        order = np.argsort(p)[::-1][:4]  # the official tagger's ranking
+        assert [t for t, _ in pairs] == [tags[j] for j in order]
+        np.testing.assert_allclose([v for _, v in pairs], p[order], rtol=1e-6)
+    single = top_tags(X[0], n=2)
+    assert single == got[0][:2]
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 50\]"):
+        top_tags(X, n=0)
+    mtt = top_tags(X[0], model="MTT_musicnn", n=50)
+    assert sorted(t for t, _ in mtt) == sorted(MUSICNN_TAGS["MTT_musicnn"])
+
+
+@pytest.mark.shared_data
+def test_top_tags_of_real_tracks(gtzan_dev, one_torch_thread):
+    from specgenre.audio import read_audio
+
+    # MSD has a "jazz" tag: it is the top tag of GTZAN's jazz tracks
+    for i in range(3):
+        y, sr = read_audio(gtzan_dev / "jazz" / f"jazz.0000{i}.flac")
+        tags = top_tags(y, sr=sr, n=5)
+        assert tags[0][0] == "jazz" and tags[0][1] > 0.3
+        assert [p for _, p in tags] == sorted((p for _, p in tags), reverse=True)
+
+
+# ------------------------------------------------------------------ CLI
+
+def test_cli_tags(tmp_path, capsys, one_torch_thread):
+    from conftest import write_wav
+
+    from specgenre.cli import main
+
+    X, _ = _clips(2, 3.5)
+    good = tmp_path / "tone.wav"
+    write_wav(good, X[0])
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    assert main(["tags", str(good), "--top", "3"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{good}\t") and line.count(",") == 2
+    assert main(["tags", str(good), str(bad), str(tmp_path / "none.wav")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 1
+    assert f"error: {bad}: " in captured.err and f"error: {tmp_path / 'none.wav'}: " in captured.err
+    assert main(["tags", str(good), "--top", "51"]) == 2
+
+
+def test_cli_tags_without_weights_names_the_install_command(tmp_path, capsys, monkeypatch,
+                                                           torch_home):
+    from conftest import write_wav
+
+    from specgenre.cli import main
+    from specgenre.musicnn import _weights
+
+    X, _ = _clips(1, 3.5)
+    write_wav(tmp_path / "a.wav", X[0])
+    monkeypatch.setattr(_weights, "_installed_package_dir", lambda: None)
+    _estimators._network.cache_clear()
+    try:
+        assert main(["tags", str(tmp_path / "a.wav")]) == 2
+    finally:
+        _estimators._network.cache_clear()
+    err = capsys.readouterr().err
+    assert "pip install --no-deps musicnn" in err and err.count("\n") == 1
