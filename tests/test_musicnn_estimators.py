@@ -268,3 +268,25 @@ def test_cli_tags_without_weights_names_the_install_command(tmp_path, capsys, mo
         _estimators._network.cache_clear()
     err = capsys.readouterr().err
     assert "pip install --no-deps musicnn" in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ rows beyond the study
+
+def test_beyond_rows_are_apart_and_build(one_torch_thread):
+    from specgenre.study import ALL_ROWS, BEYOND_ROWS, STUDY_ROWS, make_row
+
+    assert list(ALL_ROWS)[:12] == list(STUDY_ROWS) and len(STUDY_ROWS) == 12
+    assert list(ALL_ROWS)[12:] == list(BEYOND_ROWS)
+    assert not any(r.beyond_study for r in STUDY_ROWS.values())
+    for row in BEYOND_ROWS.values():
+        assert row.beyond_study and row.study_accuracy is None and row.reference
+    assert BEYOND_ROWS["musicnn_msd_svm_30s"].reference_accuracy == pytest.approx(0.7724)
+    X, y = _clips(8, 6.2)
+    for name in BEYOND_ROWS:
+        est = make_row(name, random_state=0)
+        est.fit(X, y)
+        assert est.score(X, y) == 1.0, name
+    est = make_row("musicnn_msd_3s_prob", C=3.0,
+                   estimator__embedding__layer="penultimate")
+    assert est.get_params()["estimator__svm__C"] == 3.0
+    assert est.get_params()["estimator__svm__probability"]
