@@ -11,13 +11,17 @@ n_fft 1024; "mel": dB mel power, n_fft 2048, 128 bands; hop 512). Routes:
   per-segment loop of ``librosa.stft`` / ``librosa.feature.melspectrogram``
   and ``amplitude_to_db`` / ``power_to_db``;
 * ``specgenre`` -- ``AudioLoader -> ClipSegmenter -> SpectrogramTransformer``
-  on the whole batch of tracks (n_jobs=1), with the default float64 FFT
-  (equal to librosa within 1e-3 dB) and with ``fft_dtype="float32"``.
+  on the whole batch of tracks (n_jobs=1), with the default float32 FFT
+  (within 0.01 dB of librosa) and with ``fft_dtype="float64"`` (within
+  1e-3 dB).
 
-Everything runs on one core (BLAS/OpenMP limited to one thread). The table
-gives milliseconds per track (best of ``--repeat`` runs) and the speed-up
-over the study route; the last lines give specgenre's time split and its
-largest difference to librosa in dB.
+Everything runs on one core (BLAS/OpenMP and torch limited to one thread).
+The table gives milliseconds per track (best of ``--repeat`` runs) and the
+speed-up over the study route and over the plain librosa loop; the next
+lines give specgenre's time split and its largest difference to librosa in
+dB. The last lines time the FFT alone (the bulk of the work), per frame:
+scipy's (pocketfft) against torch's (MKL where torch has it), which
+SpectrogramTransformer uses.
 
 Usage::
 
@@ -112,7 +116,7 @@ def route_study(paths, scale, png_dir):
             plt.close(fig)
 
 
-def route_specgenre(paths, scale, timings=None, fft_dtype="float64"):
+def route_specgenre(paths, scale, timings=None, fft_dtype="float32"):
     from specgenre.audio import AudioLoader
     from specgenre.segment import ClipSegmenter
     from specgenre.spectrogram import SpectrogramTransformer
@@ -128,6 +132,27 @@ def route_specgenre(paths, scale, timings=None, fft_dtype="float64"):
     if timings is not None:
         timings.append((t1 - t0, t2 - t1, t3 - t2))
     return S
+
+
+def fft_per_frame(repeat):
+    """Microseconds per frame of scipy's and torch's real FFT, float32 and float64."""
+    import scipy.fft
+    import torch
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for n_fft in SCALES.values():
+        for dtype in ("float32", "float64"):
+            frames = rng.standard_normal((130, n_fft)).astype(dtype)  # one 3 s segment
+            tensor = torch.from_numpy(frames)
+            for name, func in (
+                ("scipy", lambda f=frames: scipy.fft.rfft(f, axis=-1, workers=1)),
+                ("torch", lambda t=tensor: torch.fft.rfft(t, dim=-1)),
+            ):
+                func()
+                secs = best_of(lambda f=func: [f() for _ in range(20)], repeat) / 20
+                out[(n_fft, dtype, name)] = secs / len(frames) * 1e6
+    return out
 
 
 def best_of(func, repeat):
@@ -157,6 +182,9 @@ def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+    import torch
+
+    torch.set_num_threads(1)
 
     tmp = tempfile.TemporaryDirectory(prefix="bench_spectrogram_")
     paths = find_tracks(args.data, args.n_tracks) if Path(args.data).is_dir() else []
@@ -178,7 +206,7 @@ def main(argv=None):
     route_specgenre(paths[:1], "mel")
     route_librosa(paths[:1], "mel")
 
-    ours = {"specgenre": "float64", "specgenre f32 FFT": "float32"}
+    ours = {"specgenre": "float32", "specgenre f64 FFT": "float64"}
     rows, notes = [], []
     for scale in SCALES:
         study = best_of(lambda s=scale: route_study(paths, s, tmp.name), args.study_repeat)
@@ -196,12 +224,18 @@ def main(argv=None):
             notes.append(f"{route} {scale}: load {load:.1f} + segment {seg:.1f} + spectrogram "
                          f"{spec:.1f} ms/track; max |specgenre - librosa| = {diff:.1e} dB")
 
-    print(f"{'route':<22} {'scale':<6} {'ms/track':>9} {'speed-up':>9}")
+    print(f"{'route':<22} {'scale':<6} {'ms/track':>9} {'vs study':>9} {'vs librosa':>11}")
     study = {scale: secs for route, scale, secs in rows if route.startswith("study")}
+    plain = {scale: secs for route, scale, secs in rows if route.startswith("librosa")}
     for route, scale, secs in rows:
-        print(f"{route:<22} {scale:<6} {secs / n * 1e3:9.1f} {study[scale] / secs:8.1f}x")
+        print(f"{route:<22} {scale:<6} {secs / n * 1e3:9.1f} {study[scale] / secs:8.1f}x "
+              f"{plain[scale] / secs:10.2f}x")
     print()
     print("\n".join(notes))
+    print()
+    print("FFT alone, us per frame (best of 20-call runs):")
+    for (n_fft, dtype, name), us in fft_per_frame(args.repeat).items():
+        print(f"  n_fft {n_fft} {dtype} {name:<6} {us:6.2f}")
     tmp.cleanup()
     return 0
 

@@ -17,7 +17,9 @@ from specgenre.segment import ClipSegmenter
 from specgenre.spectrogram import SpectrogramTransformer
 
 SR = 22050
-TOL_DB = 1e-3
+TOL_DB = 1e-3  # float64 FFT (fft_dtype="float64")
+TOL_DB_F32 = 1e-2  # float32 FFT, the default
+EXACT = dict(fft_dtype="float64")
 FAST = settings(max_examples=40, deadline=None)
 
 
@@ -52,10 +54,12 @@ def synthetic(n_samples, rng, sr=SR):
 @pytest.mark.parametrize("scale", ["db", "mel"])
 def test_equals_librosa_on_synthetic_3s_segments(scale, rng):
     X = synthetic(3 * SR, rng)
-    S = SpectrogramTransformer(scale).fit_transform(X)
+    S = SpectrogramTransformer(scale, **EXACT).fit_transform(X)
     ref = reference(X, scale)
     assert S.shape == ref.shape == ((3, 1, 513, 130) if scale == "db" else (3, 1, 128, 130))
     np.testing.assert_allclose(S, ref, rtol=0, atol=TOL_DB)
+    S = SpectrogramTransformer(scale).fit_transform(X)  # the default float32 FFT
+    np.testing.assert_allclose(S, ref, rtol=0, atol=TOL_DB_F32)
 
 
 @pytest.mark.parametrize(
@@ -70,24 +74,28 @@ def test_equals_librosa_on_synthetic_3s_segments(scale, rng):
 def test_equals_librosa_with_other_settings(scale, params, rng):
     sr = params.get("sr", SR)
     X = synthetic(sr, rng, sr=sr)
+    ref = reference(X, scale, **params)
+    S = SpectrogramTransformer(scale, **params, **EXACT).fit_transform(X)
+    np.testing.assert_allclose(S, ref, rtol=0, atol=TOL_DB)
     S = SpectrogramTransformer(scale, **params).fit_transform(X)
-    np.testing.assert_allclose(S, reference(X, scale, **params), rtol=0, atol=TOL_DB)
+    np.testing.assert_allclose(S, ref, rtol=0, atol=TOL_DB_F32)
 
 
 @pytest.mark.parametrize("scale", ["db", "mel"])
-def test_float32_fft_is_close_but_not_the_default(scale, rng):
+def test_float32_fft_is_the_default_and_close(scale, rng):
     X = synthetic(3 * SR, rng)
     ref = reference(X, scale)
-    fast = SpectrogramTransformer(scale, fft_dtype="float32").fit_transform(X)
-    exact = SpectrogramTransformer(scale).fit_transform(X)
+    assert SpectrogramTransformer().fft_dtype == "float32"
+    fast = SpectrogramTransformer(scale).fit_transform(X)
+    exact = SpectrogramTransformer(scale, fft_dtype="float64").fit_transform(X)
     err_fast, err_exact = np.abs(fast - ref).max(), np.abs(exact - ref).max()
     # float32 round-off (~1e-8 of the frame energy) matters in quiet bins only
-    assert err_exact < 1e-4 < err_fast < 1e-2
+    assert err_exact < 1e-4 < err_fast < TOL_DB_F32
 
 
 def test_db_without_floor_equals_librosa(rng):
     X = synthetic(SR, rng)
-    S = SpectrogramTransformer("db", top_db=None).fit_transform(X)
+    S = SpectrogramTransformer("db", top_db=None, **EXACT).fit_transform(X)
     ref = reference(X, "db", top_db=None)
     assert S.min() < -80.0  # no floor: the quiet bins go far below -80 dB
     np.testing.assert_allclose(S, ref, rtol=0, atol=TOL_DB)
@@ -98,19 +106,23 @@ def test_short_clips_and_clips_shorter_than_the_window(rng):
     X = rng.standard_normal((2, 700)).astype(np.float32)
     with pytest.warns(UserWarning, match="n_fft"):
         ref = reference(X, "mel")
-    np.testing.assert_allclose(SpectrogramTransformer("mel").fit_transform(X), ref, atol=TOL_DB)
+    np.testing.assert_allclose(SpectrogramTransformer("mel", **EXACT).fit_transform(X), ref,
+                               rtol=0, atol=TOL_DB)
+    np.testing.assert_allclose(SpectrogramTransformer("mel").fit_transform(X), ref,
+                               rtol=0, atol=TOL_DB_F32)
 
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("scale", ["db", "mel"])
-def test_equals_librosa_on_a_real_track(gtzan_dev, scale):
+@pytest.mark.parametrize("fft_dtype, tol", [("float64", TOL_DB), ("float32", TOL_DB_F32)])
+def test_equals_librosa_on_a_real_track(gtzan_dev, scale, fft_dtype, tol):
     import soundfile as sf
 
     y, sr = sf.read(gtzan_dev / "rock" / "rock.00003.flac", dtype="float32")
     assert sr == SR
     segments = ClipSegmenter().fit_transform(y[None, : 30 * SR])
-    S = SpectrogramTransformer(scale).fit_transform(segments)
-    np.testing.assert_allclose(S, reference(segments, scale), rtol=0, atol=TOL_DB)
+    S = SpectrogramTransformer(scale, fft_dtype=fft_dtype).fit_transform(segments)
+    np.testing.assert_allclose(S, reference(segments, scale), rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize("scale", ["db", "mel"])
@@ -253,3 +265,16 @@ def test_clone():
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_torch_threads_are_restored(rng):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        X = rng.standard_normal((3, 3000)).astype(np.float32)
+        SpectrogramTransformer("db", n_jobs=2).fit_transform(X)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
