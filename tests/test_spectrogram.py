@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from specgenre.segment import ClipSegmenter
-from specgenre.spectrogram import SpectrogramTransformer
+from specgenre.spectrogram import BandStatistics, SpectrogramTransformer
 
 SR = 22050
 TOL_DB = 1e-3  # float64 FFT (fft_dtype="float64")
@@ -261,6 +261,8 @@ def test_clone():
     [
         SpectrogramTransformer("db", n_fft=4, hop_length=2),
         SpectrogramTransformer("mel", sr=16, n_fft=8, hop_length=2, n_mels=2),
+        BandStatistics(),
+        BandStatistics(stats=("mean", "std", "min", "max")),
     ]
 )
 def test_sklearn_compatible(estimator, check):
@@ -278,3 +280,44 @@ def test_torch_threads_are_restored(rng):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(old)
+
+
+# --------------------------------------------------------------------------
+# BandStatistics
+# --------------------------------------------------------------------------
+
+def test_band_statistics_values_shapes_and_names(rng):
+    S = rng.normal(size=(5, 2, 3, 7)).astype(np.float32)
+    bs = BandStatistics(stats=("mean", "std", "min", "max")).fit(S)
+    F = bs.transform(S)
+    assert F.shape == (5, 2 * 3 * 4) and F.dtype == np.float32
+    expected = np.stack([S.mean(-1), S.std(-1), S.min(-1), S.max(-1)], axis=-1).reshape(5, -1)
+    np.testing.assert_allclose(F, expected, rtol=1e-6)
+    names = bs.get_feature_names_out()
+    assert names[:5].tolist() == ["ch0_band0_mean", "ch0_band0_std", "ch0_band0_min",
+                                  "ch0_band0_max", "ch0_band1_mean"]
+    assert len(names) == F.shape[1]
+    # 3-D input is one channel; the default is the mean of each band
+    F3 = BandStatistics().fit_transform(S[:, 0])
+    np.testing.assert_array_equal(F3, S[:, 0].mean(-1))
+    assert BandStatistics().fit(S[:, 0]).get_feature_names_out().tolist() == [
+        "band0_mean", "band1_mean", "band2_mean"]
+    with pytest.raises(ValueError, match=r"shape \(2, 3, 6\).*fitted on \(2, 3, 7\)"):
+        bs.transform(S[..., :6])
+    with pytest.raises(ValueError, match="stats must be"):
+        BandStatistics(stats=("median",)).fit(S)
+
+
+def test_pipeline_with_band_statistics_pickles_and_predicts_the_same(tmp_path, rng):
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    X = synthetic(SR, rng)
+    X = np.concatenate([X, X * 0.5, X * 0.25])
+    y = np.tile(["tones", "chirp", "clicks"], 3)
+    model = make_pipeline(SpectrogramTransformer("mel", n_mels=32), BandStatistics(),
+                          LogisticRegression(max_iter=1000)).fit(X, y)
+    clone_ = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(clone_.predict_proba(X), model.predict_proba(X))
+    assert (model.predict(X) == y).mean() > 0.6

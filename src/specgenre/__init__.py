@@ -23,6 +23,7 @@ _LAZY = {
     "read_audio": "audio",
     "ClipSegmenter": "segment",
     "SpectrogramTransformer": "spectrogram",
+    "BandStatistics": "spectrogram",
     "FeatureExtractor": "features",
     # estimators
     "XGBoostClassifier": "boosting",

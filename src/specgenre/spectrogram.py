@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._parallel import chunk_slices, parallel_map
 
-__all__ = ["SpectrogramTransformer"]
+__all__ = ["BandStatistics", "SpectrogramTransformer"]
 
 # librosa's amin: amplitude_to_db uses 1e-5 on magnitudes (1e-10 on power),
 # power_to_db 1e-10 on power; both scales clamp power at this value.
@@ -372,3 +372,152 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
+
+
+_BAND_STATS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}
+
+
+class BandStatistics(TransformerMixin, BaseEstimator):
+    """Statistics over time of every frequency band of spectrograms: a flat feature table.
+
+    Turns spectrograms ``(n, channels, freq, frames)`` (as made by
+    :class:`SpectrogramTransformer`) into a 2-D table of
+    ``channels * freq * len(stats)`` columns: for every band, its mean
+    (and, as asked, standard deviation, minimum, maximum) over the frames.
+    A quick baseline ahead of a linear model or gradient boosting, and a
+    picklable replacement for ``FunctionTransformer(lambda S: ...)``
+    (lambdas cannot be pickled, so a pipeline holding one cannot be saved).
+
+    Parameters
+    ----------
+    stats : tuple of {"mean", "std", "min", "max"}, default=("mean",)
+        Statistics per band, in this order for each band.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Values per input sample (``channels * freq * frames``).
+    input_shape_ : tuple of int
+        ``(channels, freq, frames)`` of the spectrograms seen in :meth:`fit`
+        (2-D input ``(n, frames)`` is one band: ``(1, 1, frames)``).
+    feature_names_in_ : ndarray of str
+        Column names, when fitted on a 2-D DataFrame.
+
+    See Also
+    --------
+    SpectrogramTransformer : Waveforms to the spectrograms this summarises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from specgenre import BandStatistics
+    >>> S = np.arange(24, dtype=np.float32).reshape(2, 1, 3, 4)  # 2 images, 3 bands
+    >>> BandStatistics(stats=("mean", "max")).fit_transform(S)
+    array([[ 1.5,  3. ,  5.5,  7. ,  9.5, 11. ],
+           [13.5, 15. , 17.5, 19. , 21.5, 23. ]], dtype=float32)
+    """
+
+    _parameter_constraints = {"stats": [tuple, list]}
+
+    def __init__(self, stats=("mean",)):
+        self.stats = stats
+
+    def _check_stats(self):
+        stats = list(self.stats)
+        unknown = [s for s in stats if s not in _BAND_STATS]
+        if not stats or unknown:
+            raise ValueError(
+                f"stats must be a non-empty sequence of {sorted(_BAND_STATS)}; got "
+                f"{self.stats!r}.")
+        return stats
+
+    def _validate(self, X, reset):
+        ndim = None
+        if not (hasattr(X, "tocsr") or hasattr(X, "iloc")):
+            ndim = np.ndim(X) if hasattr(X, "shape") or isinstance(X, (list, tuple)) else None
+        if ndim is None or ndim <= 2:
+            X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+            X = X.reshape(X.shape[0], 1, 1, X.shape[1])
+        else:
+            from sklearn.utils.validation import _check_feature_names, check_array
+
+            _check_feature_names(self, X, reset=reset)
+            X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name="X",
+                            estimator=self)
+            if X.ndim == 3:
+                X = X.reshape(X.shape[0], 1, *X.shape[1:])
+            if X.ndim != 4:
+                raise ValueError(
+                    "X must be spectrograms (n, channels, freq, frames), (n, freq, frames) "
+                    f"or 2-D (n, frames); got {X.ndim} dimensions, shape {X.shape}.")
+            if reset:
+                self.n_features_in_ = int(np.prod(X.shape[1:]))
+        shape = tuple(int(v) for v in X.shape[1:])
+        if reset:
+            self.input_shape_ = shape
+        elif shape != self.input_shape_:
+            raise ValueError(
+                f"X has spectrograms of shape {shape} (channels, freq, frames), but "
+                f"BandStatistics was fitted on {self.input_shape_}.")
+        return X
+
+    def fit(self, X, y=None):
+        """Check the parameters and record the spectrogram shape.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, channels, freq, frames)
+            Spectrograms; 3-D input is one channel, 2-D input one band.
+        y : ignored
+
+        Returns
+        -------
+        self : BandStatistics
+        """
+        self._validate_params()
+        self._check_stats()
+        self._validate(X, reset=True)
+        return self
+
+    def transform(self, X):
+        """Statistics of every band over the frames.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, channels, freq, frames)
+            Spectrograms shaped like those seen in :meth:`fit`.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, channels * freq * len(stats))
+            For each channel and band (channel-major), its statistics in the
+            order of ``stats``; float32 for float32 input, else float64.
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        columns = [_BAND_STATS[s](X, axis=-1) for s in self._check_stats()]
+        return np.stack(columns, axis=-1).reshape(len(X), -1)
+
+    def get_feature_names_out(self, input_features=None):
+        """Column names: ``band{f}_{stat}`` (``ch{c}_band{f}_{stat}`` for several channels).
+
+        Parameters
+        ----------
+        input_features : ignored
+            Present for API consistency.
+
+        Returns
+        -------
+        names : ndarray of str objects
+        """
+        check_is_fitted(self)
+        channels, freq, _ = self.input_shape_
+        prefix = (lambda c: f"ch{c}_") if channels > 1 else (lambda c: "")
+        return np.asarray([f"{prefix(c)}band{f}_{stat}" for c in range(channels)
+                           for f in range(freq) for stat in self._check_stats()], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32", "float64"]
+        return tags
