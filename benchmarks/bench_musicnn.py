@@ -265,13 +265,16 @@ def main(argv=None):
         print(f"official: {tf_python} {official.pop('versions')}")
         results.update(official)
 
-    header = (f"{'route':<22} {'ms/track':>9} {'CPU ms':>8} {'front end':>10} "
-              f"{'network':>8} {'patches':>8}")
+    print("ms per track (wall-clock / process CPU), median over tracks of the best run:")
+    header = (f"{'route':<22} {'total':>13} {'front end':>13} {'network':>13} "
+              f"{'patches':>8}")
     print(header)
     print("-" * len(header))
     for name, r in results.items():
-        print(f"{name:<22} {r['wall']:9.0f} {r['cpu']:8.0f} {r['frontend_wall']:10.0f} "
-              f"{r['network_wall']:8.0f} {r['patches_per_track']:8.0f}")
+        cells = [f"{r[wall]:6.0f} /{r[cpu]:5.0f}" for wall, cpu in (
+            ("wall", "cpu"), ("frontend_wall", "frontend_cpu"), ("network_wall", "network_cpu"))]
+        print(f"{name:<22} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13} "
+              f"{r['patches_per_track']:8.0f}")
     if "official" in results:
         ours = results["specgenre"]
         for name in ("official", "official extractor()"):

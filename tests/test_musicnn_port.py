@@ -440,6 +440,23 @@ def test_frontend_inference_path_is_exact(one_torch_thread):
                 else x
             plain = block.bn(torch.relu(block.conv(padded))).amax(dim=3)
             torch.testing.assert_close(block(x), plain, rtol=1e-6, atol=1e-6)
+    vgg = build_musicnn("MSD_vgg")
+    with torch.no_grad():
+        for bn in vgg.body.bns:
+            bn.weight.normal_()
+            bn.running_mean.normal_()
+    vgg.eval()
+    x = torch.randn(3, 128, 46, 24)
+    body = vgg.body
+    with torch.no_grad():
+        for i in range(1, 5):
+            plain = body.pools[i](body.bns[i](torch.relu(body.convs[i](x))))
+            torch.testing.assert_close(body._block(i, x), plain, rtol=1e-6, atol=1e-6)
+        # chunked inference == one batch
+        patches = torch.randn(5, N_FRAMES, N_MELS)
+        whole = body._forward(patches)
+        for name, value in body(patches).items():
+            torch.testing.assert_close(value, whole[name], rtol=1e-6, atol=1e-6)
 
 
 def test_musicnn_any_length(one_torch_thread):
