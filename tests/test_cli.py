@@ -29,27 +29,50 @@ def test_reproduce_xgboost_rows_on_synthetic_data(tmp_path, capsys):
         assert r["status"] == "ok" and int(r["n_folds"]) == 2
         assert 0.0 <= float(r["accuracy_mean"]) <= 1.0
     assert (out / "results.md").read_text().count("| xgboost") == 2
+    # what a researcher looks at next, per row, linked from results.md
+    md = (out / "results.md").read_text()
+    for row in ("xgboost_30s", "xgboost_3s_mv"):
+        for name in ("predictions.csv", "classification_report.txt", "confusion_matrix.png"):
+            assert (out / row / name).is_file()
+            assert f"({row}/{name})" in md
+    predictions = list(csv.DictReader(open(out / "xgboost_30s" / "predictions.csv")))
+    assert len(predictions) == 30 and predictions[0]["track"].startswith("blues.")
+    assert {"true_genre", "predicted_genre", "fold", "proba_rock"} <= set(predictions[0])
+    # tracks used, chance level and whose figure the published one is
+    assert "| xgboost_30s | 30 |" in md and "10.0%" in md
+    assert "74.0% (study, 10-genre GTZAN)" in md
+    assert "n_estimators=20 (xgboost_30s, xgboost_3s_mv)" in md
 
 
-def test_reproduce_neural_rows_on_synthetic_data(tmp_path, torch_home):
+def test_reproduce_neural_rows_on_synthetic_data(tmp_path, torch_home, capsys):
     # no ImageNet weights offline: the pretrained row is reported as skipped, the others run
     out = tmp_path / "res"
     code = main(["reproduce", "--rows", "resnet18_scratch_3s_prob_db", "cnn_30s_mel",
-                 "resnet18_pretrained_30s_mel", "--n-per-genre", "2", "--duration", "6",
+                 "resnet18_pretrained_30s_mel", "resnet18_pretrained_3s_mv_mel",
+                 "--n-per-genre", "2", "--duration", "6",
                  "--cv", "2", "--max-epochs", "1", "--param", "batch_size=8", "-q",
                  "-o", str(out)])
     assert code == EXIT_OK
     rows = {r["row"]: r for r in csv.DictReader(open(out / "results.csv"))}
     assert {k: r["status"] for k, r in rows.items()} == {
         "resnet18_scratch_3s_prob_db": "ok", "cnn_30s_mel": "ok",
-        "resnet18_pretrained_30s_mel": "skipped"}
+        "resnet18_pretrained_30s_mel": "skipped", "resnet18_pretrained_3s_mv_mel": "skipped"}
+    # the long explanation is printed once, naming both rows it applies to
+    printed = capsys.readouterr()
+    message = " ".join(rows["resnet18_pretrained_30s_mel"]["message"].split())
+    assert message == " ".join(rows["resnet18_pretrained_3s_mv_mel"]["message"].split())
+    assert (printed.out + printed.err).count(message[:80]) == 1
+    assert "resnet18_pretrained_30s_mel, resnet18_pretrained_3s_mv_mel: skipped" in printed.out
     # the skip says which file is missing and where it belongs
     assert str(torch_home) in rows["resnet18_pretrained_30s_mel"]["message"]
     assert "resnet18-f37072fd.pth" in rows["resnet18_pretrained_30s_mel"]["message"]
     md = (out / "results.md").read_text()
     # the synthetic budget: 1 epoch (asked), no inner validation, dB rows pooled by 4
-    assert "'max_epochs': 1" in md and "'valid_fraction': None" in md
-    assert "'freq_pool (dB rows)': 4" in md and "'batch_size': 8" in md
+    neural = ("resnet18_scratch_3s_prob_db, cnn_30s_mel, resnet18_pretrained_30s_mel, "
+              "resnet18_pretrained_3s_mv_mel")
+    assert f"max_epochs=1 ({neural})" in md and f"valid_fraction=None ({neural})" in md
+    assert "freq_pool=4 (resnet18_scratch_3s_prob_db)" in md
+    assert f"batch_size=8 ({neural})" in md
 
 
 def test_reproduce_rejects_unknown_row(capsys):
@@ -59,7 +82,39 @@ def test_reproduce_rejects_unknown_row(capsys):
 
 def test_reproduce_bad_data_dir(tmp_path, capsys):
     assert main(["reproduce", "--data", str(tmp_path / "missing"), "-q"]) == EXIT_USAGE
-    assert "no such directory" in capsys.readouterr().err
+    assert "no such" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, words", [
+    # a key no selected row takes, named with the rows
+    (["--rows", "xgboost_30s", "xgboost_3s_mv", "--param", "max_epochs=3"],
+     ["--param", "max_epochs", "xgboost_30s, xgboost_3s_mv"]),
+    (["--rows", "cnn_30s_mel", "--param", "n_estimators=3"], ["n_estimators", "cnn_30s_mel"]),
+    (["--rows", "xgboost_30s", "--cv", "1"], ["--cv 1", "at least 2"]),
+    (["--rows", "xgboost_30s", "--cv", "0"], ["--cv 0"]),
+])
+def test_reproduce_argument_errors_come_before_any_work(tmp_path, capsys, args, words):
+    # the data folder does not exist: the argument error must be found first
+    code = main(["reproduce", "--data", str(tmp_path / "missing"), "-q", *args,
+                 "-o", str(tmp_path / "res")])
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no such" not in err
+    for word in words:
+        assert word in err
+    assert not (tmp_path / "res").exists()
+
+
+def test_reproduce_output_path_is_checked_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / "results"
+    a_file.write_text("not a folder")
+    missing = tmp_path / "missing"
+    for out, words in ((a_file, "is a file"), (missing / "res", "does not exist")):
+        assert main(["reproduce", "--data", str(missing), "--rows", "xgboost_30s", "-q",
+                     "-o", str(out)]) == EXIT_USAGE
+        err = capsys.readouterr().err
+        assert words in err and "-o" in err and "no such" not in err
+    assert a_file.read_text() == "not a folder"
 
 
 def test_bad_param_syntax_is_a_usage_error():

@@ -5,6 +5,7 @@ import importlib
 import importlib.util
 import os
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -12,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from specgenre import STUDY_ROWS, TrackAggregator, XGBoostClassifier, group_segments, make_row
 from specgenre.segment import ClipSegmenter
-from specgenre.study import STUDY_XGBOOST_PARAMS, StudyRow
+from specgenre.study import STUDY_XGBOOST_PARAMS, StudyRow, classifier_of
 
 # the study's table: name -> (model, input, voting, scale, pretrained, accuracy)
 TABLE = {
@@ -42,7 +43,11 @@ def test_registry_holds_the_study_table_in_order():
             model, inp, voting, scale, pretrained)
         assert row.study_accuracy == acc
         assert row.protocol
-        assert row.make  # convenience method
+        # one prediction per clip, except the leaky segment-level XGBoost row
+        assert row.level == ("segment" if name == "xgboost_3s" else "clip")
+        # the convenience method builds what make_row builds
+        assert joblib.hash(row.make(random_state=3)) == joblib.hash(
+            make_row(name, random_state=3))
 
 
 @pytest.mark.parametrize("name", list(TABLE))
@@ -68,6 +73,28 @@ def test_protocol_notes_say_what_each_figure_measures():
     assert "never measured" in STUDY_ROWS["xgboost_3s_mv"].protocol
     assert "majority vote" in STUDY_ROWS["resnet18_pretrained_3s_mv_db"].protocol
     assert "mean class probabilities" in STUDY_ROWS["resnet18_pretrained_3s_prob_db"].protocol
+
+
+def test_samples_are_clips_or_their_3s_segments(rng):
+    X = rng.normal(size=(3, 7 * 22050)).astype(np.float32)  # two 3 s segments each
+    y = np.array(["jazz", "rock", "pop"])
+    same, y_same, idx = STUDY_ROWS["xgboost_3s_mv"].samples(X, y)
+    assert same is X and y_same.tolist() == y.tolist() and idx.tolist() == [0, 1, 2]
+    segments, y_seg, idx = STUDY_ROWS["xgboost_3s"].samples(X, y)
+    assert segments.shape == (6, 3 * 22050)
+    assert idx.tolist() == [0, 0, 1, 1, 2, 2]
+    assert y_seg.tolist() == ["jazz", "jazz", "rock", "rock", "pop", "pop"]
+    np.testing.assert_array_equal(segments[3], X[1, 3 * 22050: 6 * 22050])
+    assert STUDY_ROWS["xgboost_3s"].samples(X)[1] is None
+
+
+def test_classifier_of_reaches_the_classifier():
+    assert isinstance(classifier_of(make_row("xgboost_3s_mv")), XGBoostClassifier)
+    assert isinstance(classifier_of(make_row("xgboost_30s")), XGBoostClassifier)
+    clf = XGBoostClassifier()
+    assert classifier_of(clf) is clf
+    agg = make_row("xgboost_3s_mv", source="features")
+    assert classifier_of(agg) is agg.estimator
 
 
 def test_titles():
