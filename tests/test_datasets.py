@@ -42,6 +42,7 @@ def test_genres_constant():
     )
 
 
+@pytest.mark.shared_data
 def test_real_dev_tracks_found_with_labels(gtzan_dev):
     with open(gtzan_dev / "manifest.csv", newline="") as f:
         manifest = list(csv.DictReader(f))
@@ -59,6 +60,7 @@ def test_real_dev_tracks_found_with_labels(gtzan_dev):
     assert b.filenames.dtype.kind == "U" and b.target.dtype.kind == "U"
 
 
+@pytest.mark.shared_data
 def test_real_dev_split_and_genres(gtzan_dev):
     with open(gtzan_dev / "manifest.csv", newline="") as f:
         have = {f"{r['genre']}.{r['track_id']}" for r in csv.DictReader(f)}
@@ -76,6 +78,7 @@ def test_real_dev_split_and_genres(gtzan_dev):
     assert b.n_missing == n_blues_valid - 3
 
 
+@pytest.mark.shared_data
 def test_split_lists_match_shared_copy(gtzan_splits_dir):
     for split in ("train", "valid", "test"):
         lines = (gtzan_splits_dir / f"{split}_filtered.txt").read_text().split()
@@ -303,6 +306,7 @@ def test_descr():
 
 
 # --------------------------------------------------------------------------- features
+@pytest.mark.shared_data
 def test_real_features_30_sec(gtzan_features_dir):
     path = gtzan_features_dir / "features_30_sec.csv"
     b = load_gtzan_features(path)
@@ -325,6 +329,7 @@ def test_real_features_30_sec(gtzan_features_dir):
     assert b.lengths[b.filenames.tolist().index("jazz.00054.wav")] == 662112
 
 
+@pytest.mark.shared_data
 def test_real_features_3_sec_groups_and_grouped_cv(gtzan_features_dir):
     b = load_gtzan_features(gtzan_features_dir / "features_3_sec_classical_jazz_rock.csv")
     assert b.data.shape == (2996, 57)

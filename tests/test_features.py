@@ -216,6 +216,7 @@ def _assert_fidelity(F, K, what):
     assert not bad, f"{what}: median relative errors above 1e-4: {bad}"
 
 
+@pytest.mark.shared_data
 def test_feature_names_match_kaggle_header(gtzan_features_dir):
     import pandas as pd
 
