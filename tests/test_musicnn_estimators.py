@@ -282,7 +282,7 @@ def test_beyond_rows_are_apart_and_build(one_torch_thread):
         assert row.beyond_study and row.study_accuracy is None and row.reference
     assert BEYOND_ROWS["musicnn_msd_svm_30s"].reference_accuracy == pytest.approx(0.7724)
     X, y = _clips(8, 6.2)
-    for name in BEYOND_ROWS:
+    for name in [n for n in BEYOND_ROWS if "finetune" not in n]:  # fine-tuning: below
         est = make_row(name, random_state=0)
         est.fit(X, y)
         assert est.score(X, y) == 1.0, name
@@ -290,3 +290,83 @@ def test_beyond_rows_are_apart_and_build(one_torch_thread):
                    estimator__embedding__layer="penultimate")
     assert est.get_params()["estimator__svm__C"] == 3.0
     assert est.get_params()["estimator__svm__probability"]
+
+
+# ------------------------------------------------------------------ fine-tuning
+
+def test_musicnn_patches_transformer():
+    from specgenre.musicnn import MusicnnPatches
+
+    X, _ = _clips(3, 3.0)
+    P = MusicnnPatches().fit_transform(X)
+    assert P.shape == (3, 1, 96, 187) and P.dtype == np.float32
+    np.testing.assert_array_equal(P[1, 0], musicnn_patches(X[1], SR)[0].T)
+    with pytest.raises(ValueError, match="ClipSegmenter"):
+        MusicnnPatches().fit(_clips(1, 30.0)[0])
+    with pytest.raises(ValueError, match="65620 to"):
+        MusicnnPatches().fit(X[:, :SR])
+
+
+def _body_state(module):
+    return {k: v.clone() for k, v in module.net.body.state_dict().items()}
+
+
+def test_classifier_frozen_body_stays_pretrained(net, one_torch_thread):
+    import warnings
+
+    from specgenre.musicnn import MusicnnClassifier, MusicnnPatches
+
+    X, y = _clips(8, 3.1)
+    labels = np.where(y == 0, "tone", "noise")
+    P = MusicnnPatches().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # too few samples for a validation split
+        clf = MusicnnClassifier(freeze="body", max_epochs=3, batch_size=4, lr=1e-2,
+                                random_state=0).fit(P, labels)
+    pretrained = net.body.state_dict()
+    body = clf.net_.module_.net.body
+    frozen = {name: tensor for name, tensor in body.state_dict().items()}
+    for name, value in pretrained.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        np.testing.assert_array_equal(frozen[name].numpy(), value.numpy(), err_msg=name)
+    assert not any(p.requires_grad for p in body.parameters())
+    assert list(clf.classes_) == ["noise", "tone"]
+    np.testing.assert_array_equal(clf.predict(P), labels)  # separable through the embedding
+    # the frozen network embeds exactly as the pretrained one
+    np.testing.assert_allclose(clf.transform(P), MusicnnEmbedding(layer="penultimate")
+                               .fit_transform(X), rtol=1e-4, atol=1e-5)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(P), clf.predict_proba(P))
+
+
+def test_classifier_fine_tunes_the_body_and_routes_groups(net, one_torch_thread):
+    import warnings
+
+    from specgenre.study import make_row
+
+    X, y = _clips(4, 6.2)  # two segments per clip
+    est = make_row("musicnn_finetune_3s_prob", random_state=0, max_epochs=1, batch_size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        est.fit(X, y)
+    clf = est.estimator_.named_steps["musicnn"]
+    assert clf.n_epochs_ == 1 and clf.input_shape_ == (1, 96, 187)
+    changed = [k for k, v in clf.net_.module_.net.body.state_dict().items()
+               if k.endswith("weight") and not np.array_equal(v.numpy(), net.body.state_dict()[k]
+                                                              .numpy())]
+    assert changed  # the body was trained
+    assert est.predict_proba(X).shape == (4, 2)
+
+
+def test_classifier_errors(tmp_path):
+    from specgenre.musicnn import MusicnnClassifier
+
+    y = np.array([0, 1] * 4)
+    with pytest.raises(ValueError, match=r"musicnn patches \(n, 1, 96, 187\)"):
+        MusicnnClassifier(max_epochs=1).fit(np.zeros((8, 1, 187, 96), np.float32), y)
+    P = np.zeros((8, 1, 96, 187), np.float32)
+    with pytest.raises(ValueError, match="freq_pool"):
+        MusicnnClassifier(freq_pool=2).fit(P, y)
+    with pytest.raises(MusicnnWeightsNotFoundError, match="pip install --no-deps musicnn"):
+        MusicnnClassifier(weights_dir=tmp_path, valid_fraction=None).fit(P, y)

@@ -34,6 +34,8 @@ _LAZY = {
     "PretrainedWeightsNotFoundError": "networks",
     # transfer from musicnn (pretrained on music)
     "MusicnnEmbedding": "musicnn",
+    "MusicnnClassifier": "musicnn",
+    "MusicnnPatches": "musicnn",
     "top_tags": "musicnn",
     # study
     "STUDY_ROWS": "study",

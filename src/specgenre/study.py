@@ -122,7 +122,7 @@ class StudyRow:
         if self.pretrained is not None and self.model == "resnet18":
             model += " pretrained" if self.pretrained else " scratch"
         if self.model == "musicnn":
-            model += " embedding + SVM"
+            model += " fine-tuned" if _is_finetune(self) else " embedding + SVM"
         how = "30 s" if self.input == "30s" else "3 s"
         how += {None: "", "hard": " + MV", "soft": " + Prob"}[self.voting]
         parts = [model, how] + ([{"mel": "mel", "db": "dB"}[self.scale]] if self.scale else [])
@@ -251,6 +251,12 @@ _BEYOND = [
         reference="No published figure for this recipe (soft vote of per-segment SVM "
         "probabilities, Platt-scaled). Closest: " + _PONS,
     ),
+    StudyRow(
+        "musicnn_finetune_3s_prob", "musicnn", "3s", "soft", None, True, None, _PROB,
+        ("audio",), beyond_study=True, reference_accuracy=None,
+        reference="No published GTZAN figure for fine-tuning MSD_musicnn under this "
+        "protocol; the embedding + SVM rows are its baseline.",
+    ),
 ]
 
 #: Rows beyond the study (transfer from musicnn), in table order:
@@ -298,13 +304,17 @@ def _set_n_jobs(estimator, n_jobs):
     return estimator
 
 
+def _is_finetune(row):
+    return row.model == "musicnn" and "finetune" in row.name
+
+
 def _classifier(row, random_state, n_jobs):
     if row.model == "xgboost":
         from .boosting import XGBoostClassifier
 
         return XGBoostClassifier(**STUDY_XGBOOST_PARAMS, random_state=random_state,
                                  n_jobs=n_jobs)
-    if row.model == "musicnn":
+    if row.model == "musicnn" and not _is_finetune(row):
         from sklearn.svm import SVC
 
         # the anchor's SVM (Pons & Serra); Platt-scaled probabilities for the soft vote
@@ -315,6 +325,8 @@ def _classifier(row, random_state, n_jobs):
 
     if row.model == "cnn":
         clf = specgenre.CNNClassifier(random_state=random_state)
+    elif row.model == "musicnn":
+        clf = specgenre.MusicnnClassifier("MSD_musicnn", random_state=random_state)
     else:
         clf = specgenre.ResNet18Classifier(pretrained=row.pretrained, random_state=random_state)
     return _set_n_jobs(clf, n_jobs)
@@ -350,7 +362,9 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
 
         The musicnn embedding rows are a Pipeline of
         :class:`MusicnnEmbedding`, :class:`~sklearn.preprocessing.StandardScaler`
-        and :class:`~sklearn.svm.SVC` (``"svm"``); 3 s rows wrap it in a
+        and :class:`~sklearn.svm.SVC` (``"svm"``); the fine-tuned row is a
+        Pipeline of :class:`~specgenre.musicnn.MusicnnPatches` and
+        :class:`MusicnnClassifier` (``"musicnn"``); 3 s rows wrap them in a
         :class:`TrackAggregator` as above.
     random_state : int, RandomState instance or None, default=None
         Seed of the classifier.
@@ -404,7 +418,11 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
         if row.voting is not None:
             est = TrackAggregator(clf, segmenter="precomputed", voting=row.voting)
     else:
-        if row.model == "musicnn":
+        if _is_finetune(row):
+            from .musicnn import MusicnnPatches
+
+            front = ("patches", _set_n_jobs(MusicnnPatches(sr=SR), n_jobs))
+        elif row.model == "musicnn":
             from sklearn.preprocessing import StandardScaler
 
             from .musicnn import MusicnnEmbedding
@@ -419,7 +437,7 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
 
             front = ("spectrogram",
                      _set_n_jobs(SpectrogramTransformer(scale=row.scale, sr=SR), n_jobs))
-        if row.model == "musicnn":
+        if row.model == "musicnn" and not _is_finetune(row):
             est = Pipeline([front, ("scaler", StandardScaler()), ("svm", clf)])
         else:
             est = Pipeline([front, (row.model, clf)])

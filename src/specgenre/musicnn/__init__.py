@@ -12,6 +12,7 @@ Internal API used by the estimators:
 
 from ._checkpoint import CheckpointFormatError, read_checkpoint
 from ._estimators import MusicnnEmbedding, min_clip_samples, musicnn_layers, top_tags
+from ._finetune import MusicnnClassifier, MusicnnModule, MusicnnPatches
 from ._frontend import (
     HOP_LENGTH,
     MIN_SAMPLES,
@@ -38,6 +39,9 @@ from ._weights import (
 
 __all__ = [
     "MusicnnEmbedding",
+    "MusicnnClassifier",
+    "MusicnnModule",
+    "MusicnnPatches",
     "min_clip_samples",
     "musicnn_layers",
     "top_tags",
