@@ -20,6 +20,20 @@ by a warm-up run before timing.
 CPU time is the steadier figure on a shared machine: wall-clock includes
 the time other processes hold the core.
 
+The last table times every hand-written kernel against the librosa (or
+scipy) call it replaces, on the same inputs (the reflect-padded STFT of
+each track), in CPU ms per 30 s track, with the largest relative
+difference of their outputs:
+
+* ``median_filter_1d`` x 2 (HPSS's medians along time and frequency) vs
+  ``scipy.ndimage.median_filter`` (what ``librosa.decompose.hpss`` calls);
+* ``hpss_spectra`` (soft masks times phase) vs ``librosa.magphase``,
+  ``librosa.util.softmask`` x 2 and the products, as in ``hpss``;
+* ``istft`` x 2 vs ``librosa.istft(..., dtype=float32)``;
+* ``spectral_stats`` vs ``librosa.feature.spectral_centroid``,
+  ``spectral_bandwidth`` and ``spectral_rolloff`` on the magnitude;
+* ``zero_crossing_rate`` vs ``librosa.feature.zero_crossing_rate``.
+
 Usage::
 
     python benchmarks/bench_features.py [--data DIR] [--n-tracks N] [--repeat R]
@@ -102,6 +116,84 @@ def timed(func, repeat):
     return wall, cpu, result
 
 
+def _rel_diff(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    scale = np.maximum(np.abs(b).max(), np.finfo(np.float32).tiny)
+    return float(np.abs(a - b).max() / scale)
+
+
+def kernel_pairs(y):
+    """``{kernel: (ours, reference)}`` callables on the inputs of one track."""
+    import librosa
+    import scipy.ndimage
+
+    from specgenre._feature_kernels import hpss_spectra, istft, spectral_stats, zero_crossing_rate
+    from specgenre._median import median_filter_1d
+    from specgenre.features import HOP_LENGTH, HPSS_KERNEL, N_FFT, PAD_MODE
+
+    D = librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH, pad_mode=PAD_MODE)
+    S = np.abs(D)
+    freq = librosa.fft_frequencies(sr=SR, n_fft=N_FFT)
+    harm = median_filter_1d(S, HPSS_KERNEL, axis=-1)
+    perc = median_filter_1d(S, HPSS_KERNEL, axis=-2)
+    D_harm, D_perc = hpss_spectra(D, S, harm, perc)
+
+    def medians_ours():
+        return median_filter_1d(S, HPSS_KERNEL, axis=-1), median_filter_1d(S, HPSS_KERNEL, axis=-2)
+
+    def medians_ref():
+        return (scipy.ndimage.median_filter(S, size=(1, HPSS_KERNEL), mode="reflect"),
+                scipy.ndimage.median_filter(S, size=(HPSS_KERNEL, 1), mode="reflect"))
+
+    def masks_ref():  # the steps of librosa.decompose.hpss after the medians
+        mag, phase = librosa.magphase(D)
+        mask_h = librosa.util.softmask(harm, perc, power=2, split_zeros=True)
+        mask_p = librosa.util.softmask(perc, harm, power=2, split_zeros=True)
+        return (mag * mask_h) * phase, (mag * mask_p) * phase
+
+    def spectral_ref():
+        return (librosa.feature.spectral_centroid(S=S, freq=freq),
+                librosa.feature.spectral_bandwidth(S=S, freq=freq),
+                librosa.feature.spectral_rolloff(S=S, freq=freq))
+
+    return {
+        "median_filter_1d x2": (medians_ours, medians_ref),
+        "hpss_spectra": (lambda: hpss_spectra(D, S, harm, perc), masks_ref),
+        "istft x2": (lambda: [istft(d, hop_length=HOP_LENGTH) for d in (D_harm, D_perc)],
+                     lambda: [librosa.istft(d, hop_length=HOP_LENGTH, dtype=np.float32)
+                              for d in (D_harm, D_perc)]),
+        "spectral_stats": (lambda: spectral_stats(S, freq), spectral_ref),
+        "zero_crossing_rate": (lambda: (zero_crossing_rate(y),),
+                               lambda: (librosa.feature.zero_crossing_rate(y),)),
+    }
+
+
+def kernel_table(clips, repeat):
+    """CPU ms per track (median over tracks of the best of ``repeat``) per kernel."""
+    rows = {}
+    for y in clips:
+        for name, (ours, ref) in kernel_pairs(y).items():
+            _, c_ours, out_ours = timed(ours, repeat)
+            _, c_ref, out_ref = timed(ref, repeat)
+            diff = max(_rel_diff(a, b) for a, b in zip(out_ours, out_ref))
+            entry = rows.setdefault(name, ([], [], []))
+            entry[0].append(c_ours)
+            entry[1].append(c_ref)
+            entry[2].append(diff)
+    return {name: (np.median(o) * 1e3, np.median(r) * 1e3, max(d))
+            for name, (o, r, d) in rows.items()}
+
+
+def print_kernel_table(clips, repeat):
+    print("kernels vs the call each replaces (CPU ms/track, median over tracks; largest "
+          "relative difference of the outputs, scaled by the reference's largest value):")
+    print(f"  {'kernel':<20} {'ours':>8} {'librosa/scipy':>14} {'speed-up':>9} {'saved':>8} "
+          f"{'rel. diff':>10}")
+    for name, (ours, ref, diff) in kernel_table(clips, repeat).items():
+        print(f"  {name:<20} {ours:8.1f} {ref:14.1f} {ref / ours:8.1f}x {ref - ours:8.1f} "
+              f"{diff:10.1e}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA),
@@ -112,6 +204,8 @@ def main(argv=None):
                         help="runs of specgenre per track; the best is kept (default: %(default)s)")
     parser.add_argument("--ref-repeat", type=int, default=1,
                         help="runs of the (slow) librosa route per track (default: %(default)s)")
+    parser.add_argument("--kernels-only", action="store_true",
+                        help="time only the kernels against the calls they replace")
     args = parser.parse_args(argv)
 
     import warnings
@@ -147,6 +241,10 @@ def main(argv=None):
     # warm-up: imports, numba compilation / cache loading, first-call costs
     _reference_features(clips[0][: 5 * SR], SR)
     FeatureExtractor(n_jobs=1).fit_transform(clips[0][None, : 5 * SR])
+
+    if args.kernels_only:
+        print_kernel_table(clips, args.repeat)
+        return 0
 
     ref_wall, ref_cpu, ours_wall, ours_cpu, diffs = [], [], [], [], []
     groups = {g: [] for g in GROUPS}
@@ -190,6 +288,8 @@ def main(argv=None):
     print(f"largest relative difference specgenre vs librosa: {worst[j]:.1e} "
           f"({FEATURE_NAMES[j]}); columns bit-identical on every track: "
           f"{int(np.sum(worst == 0))} of {len(FEATURE_NAMES)}")
+    print()
+    print_kernel_table(clips, args.repeat)
     return 0
 
 
