@@ -63,7 +63,10 @@ def test_features_are_computed_once_per_clip_and_setting(clips, count_features):
     assert count_features[X.shape[1]] == 2 * len(X)  # train + test of every fold
     # two rows, train + test segments of every fold (a vote also recomputes tied clips)
     assert count_features[X.shape[1] // 2] >= 2 * 2 * 2 * len(X)
-    # caching changes the time, never a result
+    # the voted row reuses the segment-level row's XGBoost models
+    assert "reuses the models fitted for xgboost_3s " in " ".join(cached[2].notes)
+    assert not any("reuses" in n for n in plain[2].notes)
+    # caching and sharing change the time, never a result
     for a, b in zip(cached, plain):
         assert a.status == b.status == "ok"
         assert a.scores == b.scores
@@ -158,7 +161,7 @@ def test_rows_differing_only_in_voting_share_their_fits(clips, monkeypatch):
     rows = ["resnet18_scratch_3s_mv_db", "resnet18_scratch_3s_prob_db"]
     mv, prob = evaluate_rows(rows, X, y, cv=2)
     assert len(fits) == 2  # one fit per fold, for both rows
-    assert "shared with resnet18_scratch_3s_mv_db" in " ".join(prob.notes)
+    assert "reuses the models fitted for resnet18_scratch_3s_mv_db" in " ".join(prob.notes)
     assert prob.predictions["proba"] is not None and mv.predictions["proba"] is None
     fits.clear()
     mv2, prob2 = evaluate_rows(rows, X, y, cv=2, cache=False)

@@ -14,9 +14,10 @@ once per fold and row, neither of which changes a result:
   :class:`~specgenre.FeatureExtractor`) learns nothing from the data, so its
   output for a clip (or a 3 s segment) is computed once per setting and
   reused by every fold and every row with the same setting;
-* rows that differ only in how the segment predictions of a clip are combined
-  (``3 s + MV`` and ``3 s + Prob`` of the same network) share one fitted model
-  per fold: the voting rule is applied at prediction time only.
+* rows that fit the same model on the same samples share one fit per fold:
+  ``3 s + MV`` and ``3 s + Prob`` of the same network (the voting rule acts
+  at prediction time only), and ``xgboost_3s`` with ``xgboost_3s_mv`` (the
+  same XGBoost on the same segments, scored per segment or voted per clip).
 """
 
 import csv
@@ -30,7 +31,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.model_selection import StratifiedKFold
 
-from .study import ALL_ROWS, classifier_of, make_row
+from .aggregate import _groups_fit_param
+from .study import ALL_ROWS, SR, classifier_of, make_row
 
 __all__ = ["RowResult", "accepted_params", "check_params", "evaluate_row", "evaluate_rows",
            "format_table", "write_results"]
@@ -330,20 +332,56 @@ def _voting_note(est, n_samples):
     return None
 
 
+def _shared_model(est, row):
+    """What a row fits, for sharing fits between rows: ``(kind, estimator)``.
+
+    ``("segments", inner)``: ``inner`` fitted on the 3 s segments of the training
+    clips, labelled by clip, with the clip of each segment as ``groups`` where it
+    takes them; true of the segment-level row (``est`` itself) and of a
+    :class:`TrackAggregator` row cutting 3 s segments (its ``estimator``), whose
+    voting rule only acts at prediction time. ``("clips", est)`` otherwise.
+    """
+    from .aggregate import TrackAggregator
+    from .segment import ClipSegmenter
+
+    if row.level == "segment":
+        return "segments", est
+    if (isinstance(est, TrackAggregator) and isinstance(est.segmenter, ClipSegmenter)
+            and est.segmenter.get_params() == ClipSegmenter(3.0, sr=SR).get_params()):
+        return "segments", est.estimator
+    return "clips", est
+
+
 def _fit_key(est, row):
-    """Estimators equal up to ``voting``, fed the same samples, fit the same model.
+    """Rows with equal keys fit the same model on the same samples: one fit serves all.
 
     None (no sharing) for an estimator that cannot be hashed (e.g. a class
     defined inside a function cannot be pickled).
     """
     import joblib
 
-    if "voting" in est.get_params(deep=False):
-        est = clone(est).set_params(voting="hard")
     try:
-        return joblib.hash((row.level, est))
+        return joblib.hash(_shared_model(est, row))
     except Exception:
         return None
+
+
+def _fitted_part(model, est, row):
+    """The fitted model another row with the same key can reuse."""
+    kind, _ = _shared_model(est, row)
+    return model.estimator_ if kind == "segments" and row.level != "segment" else model
+
+
+def _reuse(fitted, est, row, X_train, y_train):
+    """A fitted row built around ``fitted`` (from a row with the same key), without refitting."""
+    from sklearn.frozen import FrozenEstimator
+
+    kind, _ = _shared_model(est, row)
+    if kind == "segments" and row.level != "segment":
+        # the voting wrapper only segments the clips and learns the labels: the
+        # frozen per-segment model is not refitted
+        return clone(est).set_params(estimator=FrozenEstimator(fitted)).fit(X_train, y_train)
+    return fitted
 
 
 def _proba_is_argmax(est):
@@ -420,8 +458,9 @@ class _Run:
         spent = self.cache.seconds if self.cache is not None else 0.0
         try:
             if shared_with is not None:
-                result.notes.append(f"fitted models shared with {shared_with} "
-                                    "(the same model; only the voting differs)")
+                result.notes.append(
+                    f"reuses the models fitted for {shared_with} in each fold (the same "
+                    "model on the same samples; only the voting or scoring differs)")
             if self.cache is not None:
                 path, front = _front_path(est)
                 if path is not None:
@@ -446,18 +485,19 @@ class _Run:
         fitted = self.fitted.get(key, []) if key is not None else []
         for i, (train, test) in enumerate(tqdm(self.folds, desc=row.name,
                                                disable=not self.progress, leave=False)):
+            X_train, y_train, clip_train = row.samples(self.X[train], self.y[train])
+            X_test, y_test, clip = row.samples(self.X[test], self.y[test])
             if i < len(fitted):
-                model = fitted[i]
-                if "voting" in est.get_params(deep=False):
-                    model.set_params(voting=est.voting)
+                model = _reuse(fitted[i], est, row, X_train, y_train)
             else:
                 model = clone(est)
-            X_train, y_train, _ = row.samples(self.X[train], self.y[train])
-            X_test, y_test, clip = row.samples(self.X[test], self.y[test])
-            if i >= len(fitted):
-                model.fit(X_train, y_train)
+                fit_params = {}
+                groups_key = _groups_fit_param(model) if row.level == "segment" else None
+                if groups_key is not None:  # as TrackAggregator does: a clip's segments
+                    fit_params[groups_key] = clip_train  # stay together in inner splits
+                model.fit(X_train, y_train, **fit_params)
                 if keep_fit:
-                    fitted.append(model)
+                    fitted.append(_fitted_part(model, est, row))
             pred, proba = _predict(model, X_test)
             result.scores.append(float(np.mean(pred == y_test)))
             result.classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
@@ -530,9 +570,10 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         Called with each :class:`RowResult` as soon as its row is done.
     cache : bool, default=True
         Compute each clip's spectrogram or features once per setting for all
-        folds and rows, and fit rows that differ only in their voting rule
-        once per fold. False recomputes everything in every fold (the scores
-        are the same; only the time differs).
+        folds and rows, and fit rows that fit the same model on the same
+        samples (``3 s + MV`` and ``3 s + Prob`` of one network, ``xgboost_3s``
+        and ``xgboost_3s_mv``) once per fold. False recomputes everything in
+        every fold and row (the scores are the same; only the time differs).
     **kwargs
         ``cv``, ``split``, ``random_state``, ``n_jobs``, ``params``,
         ``progress`` and ``track_ids`` of :func:`evaluate_row`. With a dict
