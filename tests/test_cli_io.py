@@ -294,3 +294,21 @@ def test_every_option_has_help():
     for name in ("train", "predict", "features", "rows"):
         for action in sub.choices[name]._actions:
             assert action.help, f"{name} {action.option_strings or action.dest}"
+
+
+@pytest.mark.parametrize("row", ["cnn_30s_mel", "xgboost_3s"])
+def test_fit_row_on_blocks_equals_one_array(row):
+    # specgenre train decodes tracks in blocks and frees each once turned into
+    # spectrograms/features: the model must be the one fitted on all clips at once
+    from specgenre.cli import _fit_row
+
+    X = np.stack([_tone(f, 6, k) for k, f in enumerate([220, 880, 440, 220, 880, 440])])
+    y = np.array(["a", "b", "c"] * 2)
+    kw = dict(max_epochs=1, batch_size=2, random_state=0, verbose=0)
+    whole, w1 = _fit_row(row, X.copy(), y, **kw)
+    blocks = [X[:2].copy(), X[2:5].copy(), X[5:].copy()]
+    parts, w2 = _fit_row(row, blocks, y, **kw)
+    assert blocks == [] and w1 == w2 == (3.0 if row == "xgboost_3s" else 30.0)
+    Xp = X.reshape(-1, 3 * SR) if row == "xgboost_3s" else X
+    np.testing.assert_array_equal(whole.predict_proba(Xp), parts.predict_proba(Xp))
+

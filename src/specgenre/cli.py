@@ -15,6 +15,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 #: Marks a file written by ``specgenre train`` (the dict saved with joblib).
 MODEL_FORMAT = "specgenre-model-1"
+#: Tracks decoded per block by ``specgenre train`` (64 x 30 s = 169 MB of float32).
+TRAIN_BLOCK = 64
 
 # The main job on synthetic data (README's first command) must finish in about ten
 # minutes on 2 CPU cores: 80 clips of 6 s (two 3 s segments each), 3-fold CV, 4 epochs
@@ -69,7 +71,7 @@ def _first_line(exc):
 
 
 def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30.0,
-                  n_jobs=None, progress=True, min_genres=2):
+                  n_jobs=None, progress=True, min_genres=2, block_size=None):
     """THE loader of labelled audio for train, reproduce and features.
 
     ``data`` is a GTZAN folder (any layout :func:`load_gtzan` knows) or a CSV file
@@ -79,6 +81,9 @@ def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30
     Returns ``(X, y, track_ids, n_skipped)``: float32 waveforms of ``duration``
     seconds at 22050 Hz, genre labels, track ids (GTZAN ids or the CSV's paths) and
     the number of files skipped. Bad paths or data raise :class:`CLIError`.
+    With ``block_size``, ``X`` is a list of arrays of at most that many tracks each
+    (rows in order), which :func:`_fit_row` can turn into spectrograms and free one
+    by one instead of holding every waveform at once.
     """
     import warnings
 
@@ -116,11 +121,29 @@ def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30
     if len(bunch.target_names) < min_genres:
         raise CLIError(f"{option} {root}: found only the genre(s) {bunch.target_names}; "
                        f"need at least {min_genres} to train a classifier")
-    X, kept, errors = load_audio(bunch.filenames, duration=duration, on_error="skip",
-                                 n_jobs=n_jobs, progress=progress)
+    if block_size is None:
+        X, kept, errors = load_audio(bunch.filenames, duration=duration, on_error="skip",
+                                     n_jobs=n_jobs, progress=progress)
+        n_loaded = len(X)
+    else:
+        from tqdm.auto import tqdm
+
+        X, kept, errors = [], [], []
+        with tqdm(total=len(bunch.filenames), desc="loading audio", unit="track",
+                  disable=not progress, leave=False) as bar:
+            for start in range(0, len(bunch.filenames), block_size):
+                part = load_audio(bunch.filenames[start:start + block_size],
+                                  duration=duration, on_error="skip", n_jobs=n_jobs)
+                if len(part.X):
+                    X.append(part.X)
+                kept.append(part.kept)
+                errors += part.errors
+                bar.update(len(part.kept))
+        kept = np.concatenate(kept)
+        n_loaded = sum(len(b) for b in X)
     for err in errors:
         _log(f"skipped {err}")
-    if len(X) == 0:
+    if n_loaded == 0:
         raise CLIError(f"{option} {root}: no readable track")
     y = np.asarray(bunch.target)[kept]
     if len(np.unique(y)) < min_genres:
@@ -257,8 +280,9 @@ def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_sta
              verbose=1, batch_size=None):
     """Fit the study row ``row`` on 30 s waveforms ``X``; return ``(estimator, window_s)``.
 
-    ``X`` may be a one-element list holding the waveforms: it is emptied, so that
-    the waveforms are freed as soon as they have been turned into spectrograms.
+    ``X`` may be a list of blocks of waveforms (rows in order, ``y`` aligned with
+    their concatenation): the list is emptied, so that each block is freed once it
+    has been turned into spectrograms or features.
 
     ``window_s`` is the length of audio the fitted estimator takes per sample: 30 s,
     or 3 s for ``xgboost_3s`` (trained on 3 s segments without voting). Neural rows
@@ -278,18 +302,49 @@ def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_sta
         overrides = {}  # XGBoost rows have no epochs nor torch device
     if overrides:
         clf.set_params(**overrides)
-    if isinstance(X, list):  # the caller handed its only reference over: free it early
-        X = X.pop()
-    X, y, _ = spec.samples(X, y)  # 3 s segments for the segment-level row
     window = 3.0 if spec.level == "segment" else 30.0
+    # The caller may hand over its only reference (a list of waveform blocks, emptied
+    # here), so that waveforms are freed as soon as they are no longer needed.
+    blocks = X if isinstance(X, list) else [X]
+    blocks.reverse()  # popped front to back
     if hasattr(est, "steps"):
-        # Pipeline.fit, step by step, so that the waveforms are freed once the front
-        # step has turned them into spectrograms or features: the peak is then
-        # max(waveforms + spectrograms, spectrograms + training), not their sum
-        Xt = est[:-1].fit_transform(X, y)
-        del X
-        est.steps[-1][1].fit(Xt, y)
+        # Pipeline.fit, step by step and block by block: the front step (spectrogram
+        # or features, stateless: fitted on the first block it is fitted for every
+        # block) turns each block into rows of Xt and the block is freed. The peak
+        # is then Xt + one block (+ training), instead of all waveforms + Xt.
+        front, Xt, ys, row = est[:-1], None, [], 0
+        n_rows = sum(len(spec.samples(b)[0]) for b in blocks)
+        y_all, offset = np.asarray(y), 0
+        while blocks:
+            block = blocks.pop()
+            samples, yb, _ = spec.samples(block, y_all[offset:offset + len(block)])
+            offset += len(block)
+            del block
+            if Xt is None:
+                front.fit(samples, yb)
+            part = front.transform(samples)
+            del samples
+            if Xt is None:
+                Xt = np.empty((n_rows, *part.shape[1:]), dtype=part.dtype)
+            Xt[row:row + len(part)] = part
+            row += len(part)
+            ys.append(yb)
+            del part
+        est.steps[-1][1].fit(Xt, np.concatenate(ys))
     else:
+        n_rows = sum(len(b) for b in blocks)
+        if len(blocks) == 1:
+            X = blocks.pop()
+        else:  # one array, filled block by block (peak: waveforms + one block)
+            X, row = None, 0
+            while blocks:
+                block = blocks.pop()
+                if X is None:
+                    X = np.empty((n_rows, *block.shape[1:]), dtype=block.dtype)
+                X[row:row + len(block)] = block
+                row += len(block)
+                del block
+        X, y, _ = spec.samples(X, y)  # clip-level rows: X itself
         est.fit(X, y)
     return est, window
 
@@ -302,18 +357,23 @@ def _cmd_train(args):
         raise CLIError(f"unknown row {args.row!r}; choose from: {', '.join(ALL_ROWS)} "
                        "(list them with 'specgenre rows')")
     output = _check_output_path(args.output, option="-o")
-    X, y, ids, n_skipped = _load_dataset(
-        args.data, genres=args.genres, n_jobs=args.n_jobs, progress=not args.quiet)
+    if args.split == "filtered" and Path(args.data).expanduser().is_file():
+        raise CLIError("--split filtered needs a GTZAN folder as --data, not a CSV file")
+    # waveforms in blocks: _fit_row frees each once turned into spectrograms/features
+    blocks, y, ids, n_skipped = _load_dataset(
+        args.data, genres=args.genres, n_jobs=args.n_jobs, progress=not args.quiet,
+        block_size=TRAIN_BLOCK)
     if args.split == "filtered":
-        if Path(args.data).is_file():
-            raise CLIError("--split filtered needs a GTZAN folder as --data, not a CSV file")
         train, _ = _filtered_split(ids, args.data)
-        X, y = X[train], y[train]
+        keep = np.zeros(len(y), dtype=bool)
+        keep[train] = True
+        bounds = np.cumsum([0] + [len(b) for b in blocks])
+        blocks = [b[keep[lo:hi]] for b, lo, hi in zip(blocks, bounds[:-1], bounds[1:])
+                  if keep[lo:hi].any()]
+        y = y[keep]
     _log(f"training {args.row} on {len(y)} tracks of {len(np.unique(y))} genres")
     start = time.perf_counter()
-    waves = [X]
-    del X  # _fit_row holds the only reference and frees the waveforms when it can
-    est, window = _fit_row(args.row, waves, y, max_epochs=args.max_epochs,
+    est, window = _fit_row(args.row, blocks, y, max_epochs=args.max_epochs,
                            device=args.device, n_jobs=args.n_jobs,
                            random_state=args.random_state, verbose=0 if args.quiet else 1,
                            batch_size=args.batch_size)
