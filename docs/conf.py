@@ -106,6 +106,7 @@ sphinx_gallery_conf = {
 API_SECTIONS = {
     "Data sets": [
         "load_gtzan",
+        "load_audio_csv",
         "load_gtzan_features",
         "make_genre_clips",
         "GENRES",
