@@ -118,6 +118,7 @@ API_SECTIONS = {
         "AudioLoadError",
         "ClipSegmenter",
         "SpectrogramTransformer",
+        "BandStatistics",
         "FeatureExtractor",
     ],
     "Classifiers": [
