@@ -72,6 +72,8 @@ def test_reproduce_neural_rows_on_synthetic_data(tmp_path, torch_home, capsys):
               "resnet18_pretrained_3s_mv_mel")
     assert f"max_epochs=1 ({neural})" in md and f"valid_fraction=None ({neural})" in md
     assert "freq_pool=4 (resnet18_scratch_3s_prob_db)" in md
+    assert ("freq_pool=2 (cnn_30s_mel, resnet18_pretrained_30s_mel, "
+            "resnet18_pretrained_3s_mv_mel)") in md
     assert f"batch_size=8 ({neural})" in md
 
 
@@ -103,6 +105,15 @@ def test_reproduce_argument_errors_come_before_any_work(tmp_path, capsys, args, 
     for word in words:
         assert word in err
     assert not (tmp_path / "res").exists()
+
+
+def test_reproduce_more_folds_than_tracks_per_genre(tmp_path, capsys):
+    code = main(["reproduce", "--rows", "xgboost_30s", "--n-per-genre", "2", "--cv", "3",
+                 "-q", "-o", str(tmp_path / "res")])
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines()[-1].startswith("specgenre reproduce: error: --cv 3: no genre has 3")
+    assert "Traceback" not in err and not (tmp_path / "res").exists()
 
 
 def test_reproduce_output_path_is_checked_before_any_work(tmp_path, capsys):
