@@ -287,9 +287,19 @@ class _VggBody(nn.Module):
             return pool(bn(F.relu(conv(x))))
         # inference: pool first, then ReLU and batch norm on the 4-16x smaller map; exact
         # for the reasons given in _bn_relu_conv_max (max pooling is a max too)
+        # channels-last memory: oneDNN's convolutions and max pooling are several times faster
         sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
-        z = F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign,
-                     padding=conv.padding)
+        weight = conv.weight * sign[:, None, None, None]
+        bias = conv.bias * sign
+        if conv.in_channels == 1:  # 3x3 conv of one channel as a matmul, straight to NHWC
+            b, _, h, w = x.shape
+            windows = F.pad(x[:, 0], (1, 1, 1, 1)).unfold(1, 3, 1).unfold(2, 3, 1)
+            z = torch.addmm(bias, windows.reshape(-1, 9), weight.reshape(-1, 9).T)
+            z = z.view(b, h, w, -1).permute(0, 3, 1, 2)
+        else:
+            z = F.conv2d(x.contiguous(memory_format=torch.channels_last),
+                         weight.contiguous(memory_format=torch.channels_last), bias,
+                         padding=conv.padding)
         z = pool(z) * sign[:, None, None]
         return F.batch_norm(F.relu(z), bn.running_mean, bn.running_var, bn.weight, bn.bias,
                             False, 0.0, bn.eps)
