@@ -93,12 +93,12 @@ print(f"neural rows: {time.perf_counter() - start:.0f} s")
 # The XGBoost rows, from a feature table
 # --------------------------------------
 # On audio, an XGBoost row is a pipeline that extracts the 57 features
-# (:class:`~specgenre.FeatureExtractor`) and fits the trees, so
-# ``evaluate_rows`` would extract the features again in every fold. The
-# extractor learns nothing from the data (each clip's features depend on
-# that clip alone), so computing the feature table once, as Kaggle's CSV
-# files do, and cross-validating the classifier on its rows gives the same
-# scores for a fraction of the work. ``make_row(name, source="features")``
+# (:class:`~specgenre.FeatureExtractor`) and fits the trees. The extractor
+# learns nothing from the data (each clip's features depend on that clip
+# alone), which is why ``evaluate_rows`` computes each clip's features once
+# and reuses them in every fold and row. The same holds for a feature table
+# computed once, as Kaggle's CSV files are: cross-validating the classifier
+# on its rows gives the same scores. ``make_row(name, source="features")``
 # builds the rows for such tables:
 #
 # * ``xgboost_30s``: an :class:`~specgenre.XGBoostClassifier` on one row per
