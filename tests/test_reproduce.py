@@ -211,11 +211,16 @@ def test_table_notes_each_explanation_once(clips):
 
 
 def test_reference_rows_are_labelled_with_their_source():
-    r = RowResult("musicnn_row", "t", None, "p", scores=[0.5], reference_accuracy=0.7724,
-                  reference="Pons & Serra, sklearn-audio-transfer-learning: 77.24 % ...")
-    text = format_table([r])
-    assert "77.2% (reference: Pons & Serra)" in text and "study, 10-genre" not in \
-        text.splitlines()[2]
+    source = "Pons & Serra, sklearn-audio-transfer-learning: 77.24 % on the filtered split"
+    r = RowResult("musicnn_row", "t", None, "p", scores=[0.5], beyond_study=True,
+                  reference_accuracy=0.7724, reference=source)
+    none = RowResult("musicnn_other", "t", None, "p", scores=[0.5], beyond_study=True,
+                     reference="No published figure for this recipe (soft vote).")
+    lines = format_table([r, none]).splitlines()
+    assert "77.2% (reference: Pons & Serra)" in lines[2] and "study" not in lines[2]
+    assert "-- (beyond the study; none published)" in lines[3]
+    assert f"[1] musicnn_row: published figure: {source}" in lines
+    assert "[2] musicnn_other: published figure: No published figure" in lines[-1]
 
 
 def test_write_results_writes_every_row_file(clips, tmp_path):

@@ -23,6 +23,7 @@ once per fold and row, neither of which changes a result:
 import csv
 import hashlib
 import io
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,10 +77,12 @@ class RowResult:
     majority : float or None
         Share of the most frequent genre among the tracks used: the accuracy
         of always predicting it.
+    beyond_study : bool
+        True for a row that is not the study's (:data:`~specgenre.study.BEYOND_ROWS`).
     reference_accuracy : float or None
         A published figure for a row beyond the study, ``reference`` its source.
     reference : str
-        Source of ``reference_accuracy``.
+        Source of ``reference_accuracy`` (shown as a note under the table).
     params : dict
         Overrides applied to this row's estimator.
     notes : list of str
@@ -107,6 +110,7 @@ class RowResult:
     n_tracks: int = 0
     n_classes: int = 0
     majority: float | None = None
+    beyond_study: bool = False
     reference_accuracy: float | None = None
     reference: str = ""
     params: dict = field(default_factory=dict)
@@ -147,8 +151,10 @@ class RowResult:
 
 def _published(result):
     """``(figure, source)`` of the published figure a row is read against."""
-    if result.reference and result.study_accuracy is None:
-        source = result.reference.split(",")[0].split(":")[0].strip()
+    if result.beyond_study:
+        if result.reference_accuracy is None:
+            return None, "beyond the study; none published"
+        source = re.split(r"[,:(]", result.reference)[0].strip() or "see the notes"
         return result.reference_accuracy, f"reference: {source}"
     return result.study_accuracy, _STUDY_SOURCE
 
@@ -450,6 +456,7 @@ class _Run:
         row = _row(name)
         result = RowResult(name, row.title, row.study_accuracy,
                            _protocol(row, self.cv, self.split), params=applied,
+                           beyond_study=getattr(row, "beyond_study", False),
                            reference_accuracy=getattr(row, "reference_accuracy", None),
                            reference=getattr(row, "reference", ""))
         used = np.unique(np.concatenate([test for _, test in self.folds]
@@ -651,18 +658,22 @@ def _notes(results):
     """Numbered notes, each once: ``(note text, [rows])`` in order of first use."""
     notes = {}
     for r in results:
-        texts = list(r.notes)
-        if r.status != "ok":
-            texts.insert(0, f"{r.status}: {' '.join(r.message.split())}")
-        for text in texts:
+        for text in _note_texts(r):
             notes.setdefault(text, []).append(r.row)
     return list(notes.items())
 
 
-def _note_numbers(result, notes):
+def _note_texts(result):
     texts = list(result.notes)
     if result.status != "ok":
         texts.insert(0, f"{result.status}: {' '.join(result.message.split())}")
+    if result.beyond_study and result.reference:
+        texts.append(f"published figure: {' '.join(result.reference.split())}")
+    return texts
+
+
+def _note_numbers(result, notes):
+    texts = _note_texts(result)
     numbers = {text: i + 1 for i, (text, _) in enumerate(notes)}
     return "".join(f"[{numbers[t]}]" for t in texts)
 
@@ -678,7 +689,8 @@ def _table_rows(results, notes):
         else:
             ours = r.status
         figure, source = _published(r)
-        published = ("not measured" if figure is None else _pct(figure)) + f" ({source})"
+        missing = "--" if r.beyond_study else "not measured"
+        published = (missing if figure is None else _pct(figure)) + f" ({source})"
         yield [r.row, str(r.n_tracks) if r.n_tracks else "--", ours, _pct(r.majority),
                published, r.protocol, _note_numbers(r, notes),
                f"{r.seconds:.0f} ({r.cpu_seconds:.0f})"]
