@@ -131,7 +131,15 @@ API_SECTIONS = {
     ],
     "The study's rows": [
         "STUDY_ROWS",
+        "BEYOND_ROWS",
+        "ALL_ROWS",
         "make_row",
+    ],
+    "Transfer from musicnn (pretrained on music)": [
+        "MusicnnEmbedding",
+        "top_tags",
+        "MusicnnClassifier",
+        "MusicnnPatches",
     ],
     "Exploration and plots": [
         "similar_tracks",

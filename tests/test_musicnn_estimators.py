@@ -192,6 +192,15 @@ def test_grid_search_over_layer_and_c_embeds_once_per_layer_and_fold(tmp_path, m
     # sr=1: a row of 3 to 5 samples is one patch after resampling to 16 kHz, so
     # sklearn's small test arrays are valid (if odd) waveforms
     [MusicnnEmbedding(layer="penultimate", sr=1, batch_size=256)],
+    expected_failed_checks=lambda est: {
+        **{name: "sklearn's data has rows of 2 samples: shorter than one patch (3 samples "
+                 "at sr=1), refused with a ValueError" for name in (
+            "check_estimators_overwrite_params", "check_estimators_fit_returns_self",
+            "check_readonly_memmap_input", "check_fit_idempotent", "check_fit_check_is_fitted",
+            "check_n_features_in")},
+        "check_methods_subset_invariance": "float32 convolutions round differently with the "
+        "batch size: relative differences up to ~1e-3 on values near 0 (tolerance 1e-4)",
+    },
 )
 @pytest.mark.slow
 def test_sklearn_checks(estimator, check, one_torch_thread):

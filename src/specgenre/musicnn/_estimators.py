@@ -265,7 +265,7 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"MusicnnEmbedding needs clips of at least {need} samples at sr={self.sr} "
                 f"(one 3 s musicnn patch, {need / self.sr:.3f} s); got clips of "
-                f"{X.shape[1]} samples (X has shape {X.shape}).")
+                f"{X.shape[1]} samples (n_features={X.shape[1]}; X has shape {X.shape}).")
         return X
 
     def fit(self, X, y=None):
