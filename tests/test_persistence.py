@@ -4,7 +4,9 @@ A model is useful after training only if it can be saved, shipped and loaded
 elsewhere (``specgenre train`` / ``specgenre predict`` do exactly that). Two
 whole models are checked: a 3 s CNN voted per clip (TrackAggregator around a
 spectrogram + CNN pipeline, torch state inside) and XGBoost on Kaggle's
-features (numba feature kernels, an XGBoost booster inside). Each is fitted
+features (numba feature kernels, an XGBoost booster inside), plus README's
+quick baseline (mel spectrogram -> BandStatistics -> logistic regression),
+whose band statistics once were a lambda that could not be pickled. Each is fitted
 here, saved with ``joblib.dump``, loaded by a new Python interpreter, and
 its predictions there must equal those of the original model exactly.
 """
@@ -16,9 +18,11 @@ import textwrap
 import joblib
 import numpy as np
 import pytest
-from sklearn.pipeline import Pipeline
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from specgenre import (
+    BandStatistics,
     ClipSegmenter,
     CNNClassifier,
     FeatureExtractor,
@@ -50,6 +54,15 @@ def _xgboost_model():
     ])
 
 
+def _baseline_model():
+    # README's composition example
+    return make_pipeline(SpectrogramTransformer(scale="mel"), BandStatistics(),
+                         LogisticRegression(max_iter=1000))
+
+
+MODELS = {"cnn": _cnn_model, "xgboost": _xgboost_model, "baseline": _baseline_model}
+
+
 # Runs in the fresh interpreter: load each model, predict the saved inputs,
 # save the outputs. Torch gets the parent's thread count, so that float
 # reductions are split the same way (BLAS/OpenMP settings come from the
@@ -65,7 +78,7 @@ _CHILD = textwrap.dedent("""
     out = Path(sys.argv[1])
     torch.set_num_threads(int(sys.argv[2]))
     X = np.load(out / "X.npy")
-    for name in ("cnn", "xgboost"):
+    for name in ("cnn", "xgboost", "baseline"):
         model = joblib.load(out / f"{name}.joblib")
         np.save(out / f"{name}_classes.npy", model.classes_)
         np.save(out / f"{name}_predict.npy", model.predict(X))
@@ -89,7 +102,8 @@ def roundtrip(tmp_path_factory):
     np.save(out / "X.npy", X)
 
     expected = {}
-    for name, model in [("cnn", _cnn_model()), ("xgboost", _xgboost_model())]:
+    for name, make in MODELS.items():
+        model = make()
         model.fit(train.data, train.target)
         joblib.dump(model, out / f"{name}.joblib")
         expected[name] = {
@@ -113,7 +127,7 @@ def roundtrip(tmp_path_factory):
     return expected, loaded
 
 
-@pytest.mark.parametrize("name", ["cnn", "xgboost"])
+@pytest.mark.parametrize("name", list(MODELS))
 def test_reloaded_model_predicts_identically(roundtrip, name):
     expected, loaded = roundtrip
     exp, got = expected[name], loaded[name]
@@ -138,6 +152,6 @@ def test_models_are_not_trivial(roundtrip):
     """Guard the test's own premise: the saved models really learned something
     clip-dependent, so equal outputs are not equal by accident (e.g. constant)."""
     expected, _ = roundtrip
-    for name in ("cnn", "xgboost"):
+    for name in MODELS:
         proba = expected[name]["proba"]
         assert np.ptp(proba, axis=0).max() > 1e-3, name
