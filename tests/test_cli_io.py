@@ -291,8 +291,8 @@ def test_every_option_has_help():
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.choices and "train" in a.choices)
-    for name in ("train", "predict", "features", "rows"):
-        for action in sub.choices[name]._actions:
+    for name, subparser in sub.choices.items():
+        for action in subparser._actions:
             assert action.help, f"{name} {action.option_strings or action.dest}"
 
 
