@@ -126,7 +126,7 @@ def main():
     cases = ([("none", n) for n in args.data_only] if args.data_only is not None else
              [(c.split(":")[0], int(c.split(":")[1])) for c in names])
     print(f"{'row':<34}{'clips':>6}{'waves GB':>10}{'data GB':>9}{'peak GB':>9}"
-          f"{'budget':>8}{'fit s':>8}", flush=True)
+          f"{'budget':>8}{'data s':>8}{'fit s':>8}", flush=True)
     for row, n in cases:
         r = _run_case(row, n, args.max_epochs, args.batch_size,
                       "whole" if args.whole else "blocks")
@@ -136,7 +136,8 @@ def main():
         budget = BUDGET_GB.get(n)
         ok = "" if budget is None else ("ok" if r["peak_gb"] <= budget else "OVER")
         print(f"{row:<34}{r['n_clips']:>6}{r['waveforms_gb']:>10.2f}{r['data_gb']:>9.2f}"
-              f"{r['peak_gb']:>9.2f}{ok:>8}{r.get('fit_s', 0):>8.0f}", flush=True)
+              f"{r['peak_gb']:>9.2f}{ok:>8}{r['data_s']:>8.0f}{r.get('fit_s', 0):>8.0f}",
+              flush=True)
 
 
 if __name__ == "__main__":
