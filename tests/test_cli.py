@@ -107,6 +107,21 @@ def test_reproduce_argument_errors_come_before_any_work(tmp_path, capsys, args, 
     assert not (tmp_path / "res").exists()
 
 
+@pytest.mark.shared_data
+def test_reproduce_filtered_split_counts_the_tracks_it_uses(gtzan_dev, tmp_path, capsys):
+    # 51 dev tracks, of which 50 are in the fault-filtered lists (46 train+valid, 4 test)
+    out = tmp_path / "res"
+    code = main(["reproduce", "--data", str(gtzan_dev), "--split", "filtered", "--rows",
+                 "xgboost_30s", "--param", "n_estimators=10", "-q", "-o", str(out)])
+    assert code == EXIT_OK
+    assert "(51 readable tracks)" in (out / "results.md").read_text()
+    row = next(csv.DictReader(open(out / "results.csv")))
+    assert row["n_tracks"] == "50" and row["n_folds"] == "1"
+    assert row["protocol"].startswith("fault-filtered split")
+    assert len(list(csv.DictReader(open(out / "xgboost_30s" / "predictions.csv")))) == 4
+    assert "| xgboost_30s | 50 |" in (out / "results.md").read_text()
+
+
 def test_reproduce_more_folds_than_tracks_per_genre(tmp_path, capsys):
     code = main(["reproduce", "--rows", "xgboost_30s", "--n-per-genre", "2", "--cv", "3",
                  "-q", "-o", str(tmp_path / "res")])
