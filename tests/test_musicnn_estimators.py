@@ -21,7 +21,9 @@ from specgenre.aggregate import TrackAggregator
 from specgenre.musicnn import (
     INSTALL_COMMAND,
     MUSICNN_TAGS,
+    MusicnnClassifier,
     MusicnnEmbedding,
+    MusicnnPatches,
     MusicnnWeightsNotFoundError,
     _estimators,
     load_musicnn,
@@ -379,3 +381,51 @@ def test_classifier_errors(tmp_path):
         MusicnnClassifier(freq_pool=2).fit(P, y)
     with pytest.raises(MusicnnWeightsNotFoundError, match="pip install --no-deps musicnn"):
         MusicnnClassifier(weights_dir=tmp_path, valid_fraction=None).fit(P, y)
+
+
+def _patch_checks_xfail(est):
+    # sr=1: a row must hold 3 to 5 samples to be one patch (more: two patches, refused)
+    short = ("sklearn's data has rows of 1 or 2 samples: shorter than one patch, refused "
+             "with a ValueError")
+    long = "sklearn's data has rows of 10 samples: two patches at sr=1, refused (segment first)"
+    return {
+        **dict.fromkeys(["check_estimators_overwrite_params", "check_estimators_fit_returns_self",
+                         "check_readonly_memmap_input", "check_fit2d_1feature",
+                         "check_fit_idempotent", "check_fit_check_is_fitted",
+                         "check_n_features_in"], short),
+        **dict.fromkeys(["check_dtype_object", "check_fit2d_1sample"], long),
+    }
+
+
+@parametrize_with_checks([MusicnnPatches(sr=1)], expected_failed_checks=_patch_checks_xfail)
+def test_sklearn_checks_patches(estimator, check):
+    check(estimator)
+
+
+_CLASSIFIER_XFAIL = [
+    "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input",
+    "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
+    "check_estimators_dtypes", "check_dtype_object", "check_pipeline_consistency",
+    "check_estimators_nan_inf", "check_estimators_pickle", "check_f_contiguous_array_estimator",
+    "check_classifier_data_not_an_array", "check_classifiers_classes", "check_classifiers_train",
+    "check_supervised_y_2d", "check_transformer_data_not_an_array", "check_transformer_general",
+    "check_transformer_preserve_dtypes", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_fit2d_1feature", "check_dict_unchanged",
+    "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in",
+    "check_fit2d_predict1d", "check_fit_score_takes_y",
+]
+
+
+def _classifier_checks_xfail(est):
+    # the network's input is fixed: musicnn patches (n, 1, 96, 187); fitting is covered by
+    # the tests above on real patches
+    return dict.fromkeys(_CLASSIFIER_XFAIL, "sklearn's data is (n, n_features) tables; the "
+                         "classifier takes musicnn patches (n, 1, 96, 187) only and refuses "
+                         "them with a ValueError")
+
+
+@parametrize_with_checks([MusicnnClassifier(max_epochs=1, valid_fraction=None)],
+                         expected_failed_checks=_classifier_checks_xfail)
+def test_sklearn_checks_classifier(estimator, check):
+    check(estimator)
