@@ -250,10 +250,11 @@ class MusicnnClassifier(_SpectrogramClassifier):
     is ignored). Loading raises
     :class:`~specgenre.musicnn.MusicnnWeightsNotFoundError` (a
     :class:`FileNotFoundError`) naming ``pip install --no-deps musicnn``
-    when the weights are missing. Cost: one forward and backward pass of a
-    patch takes ~0.7 s on one CPU thread (~0.25 s forward only, enough with
-    ``freeze="body"``), so fine-tuning on more than a few hundred segments
-    wants a GPU.
+    when the weights are missing. Every epoch runs the network over every
+    training patch (forward only with ``freeze="body"``, forward and backward
+    otherwise), several times the cost of embedding them once with
+    :class:`MusicnnEmbedding`: on a CPU, fine-tuning on more than a few
+    hundred segments wants a GPU (``device="cuda"``).
     """.format(common=_COMMON_DOC.format(
         max_epochs=20, lr_type=" or None", lr="None",
         lr_extra=" None: 1e-3 with ``freeze=\"body\"``, 1e-4 when fine-tuning everything.",
