@@ -252,3 +252,15 @@ def test_write_results_writes_every_row_file(clips, tmp_path):
     assert [r["row"] for r in summary] == [r.row for r in results]
     assert summary[0] == {k: str(v) for k, v in results[0].as_dict().items()}
     assert summary[2]["status"] == "skipped" and summary[2]["n_folds"] == "0"
+
+
+def test_rows_sharing_a_setting_run_together(clips, count_features):
+    X, y, _ = clips
+    done = []
+    rows = ["xgboost_3s", "xgboost_30s", "xgboost_3s_mv"]
+    results = evaluate_rows(rows, X, y, cv=2, params={"n_estimators": 5},
+                            callback=lambda r: done.append(r.row))
+    # the two rows on 3 s segment features run one after the other; results keep the order
+    assert done == ["xgboost_3s", "xgboost_3s_mv", "xgboost_30s"]
+    assert [r.row for r in results] == rows
+    assert count_features == {X.shape[1]: len(X), X.shape[1] // 2: 2 * len(X)}

@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.model_selection import StratifiedKFold
 
 from .aggregate import _groups_fit_param
+from .segment import ClipSegmenter
 from .study import ALL_ROWS, SR, classifier_of, make_row
 
 __all__ = ["RowResult", "accepted_params", "check_params", "evaluate_row", "evaluate_rows",
@@ -274,7 +275,7 @@ class _TransformCache:
 
     def transform(self, transformer, X):
         X = np.asarray(X)
-        table = self._tables.setdefault(_setting(transformer), {})
+        table = self._tables.setdefault((_setting(transformer), X.shape[1:]), {})
         keys = [hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16,
                                 person=str(x.dtype).encode()[:16]).digest() for x in X]
         todo = {}
@@ -291,7 +292,7 @@ class _TransformCache:
         return np.stack([table[key] for key in keys])
 
     def keep(self, settings):
-        """Forget every setting not in ``settings``."""
+        """Forget every ``(setting, input shape)`` not in ``settings``."""
         for key in [k for k in self._tables if k not in settings]:
             del self._tables[key]
 
@@ -581,7 +582,10 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
     X, y
         As in :func:`evaluate_row`.
     callback : callable, optional
-        Called with each :class:`RowResult` as soon as its row is done.
+        Called with each :class:`RowResult` as soon as its row is done. Rows
+        with the same spectrogram or feature setting run one after the other
+        (so that only one setting's outputs are held at a time), which may
+        differ from the order of ``rows``.
     cache : bool, default=True
         Compute each clip's spectrogram or features once per setting for all
         folds and rows, and fit rows that fit the same model on the same
@@ -609,7 +613,7 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
     if isinstance(kwargs["params"], dict):
         check_params(rows, kwargs["params"])
     run = _Run(X, y, cache=cache, **kwargs)
-    built, keys, settings = [], [], []
+    built, keys, settings, inputs = [], [], [], []
     for name in rows:
         try:
             est, applied = run.build(name)
@@ -617,14 +621,32 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
             built.append(exc)
             keys.append(None)
             settings.append(None)
+            inputs.append(None)
             continue
         built.append((est, applied))
         keys.append(_fit_key(est, _row(name)) if cache else None)
         front = _front_path(est)[1]
-        settings.append(None if front is None else _setting(front))
+        # the front step's setting and the shape of what it is given: whole clips or
+        # their 3 s segments
+        kind = _shared_model(est, _row(name))[0]
+        try:
+            shape = (run.X.shape[1:] if kind == "clips" else ClipSegmenter(
+                3.0, sr=SR).fit(run.X[:1]).segment(run.X[:1])[0].shape[1:])
+        except ValueError:  # clips shorter than a segment: the row fails on its own
+            shape = None
+        settings.append(None if front is None else (_setting(front), shape))
+        inputs.append(settings[-1])
 
-    results, first_fit = [], {}
-    for i, name in enumerate(rows):
+    # rows whose front step has the same setting and input run one after the other,
+    # so that the cache holds few spectrograms or features at a time
+    first = {}
+    for i, key in enumerate(inputs):
+        first.setdefault(key, i)
+    order = sorted(range(len(rows)),
+                   key=lambda i: first[inputs[i]] if cache and inputs[i] is not None else i)
+    results, first_fit = [None] * len(rows), {}
+    for pos, i in enumerate(order):
+        name = rows[i]
         if isinstance(built[i], Exception):
             row = _row(name)
             result = RowResult(name, row.title, row.study_accuracy,
@@ -632,7 +654,7 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
                                message=f"{type(built[i]).__name__}: {built[i]}")
         else:
             est, applied = built[i]
-            later = keys[i + 1:]
+            later = [keys[j] for j in order[pos + 1:]]
             key = keys[i]
             result = run.evaluate(name, est, applied, key=key,
                                   shared_with=first_fit.get(key) if key is not None else None,
@@ -642,8 +664,8 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
             if keys[i] not in later:
                 run.fitted.pop(keys[i], None)
             if run.cache is not None:
-                run.cache.keep(set(settings[i + 1:]))
-        results.append(result)
+                run.cache.keep({settings[j] for j in order[pos + 1:]})
+        results[i] = result
         if callback is not None:
             callback(result)
     return results
