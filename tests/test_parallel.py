@@ -5,15 +5,11 @@ import os
 import numpy as np
 import pytest
 
-from specgenre._parallel import chunk_slices, parallel_batches, parallel_map
+from specgenre._parallel import chunk_slices, parallel_map
 
 
 def _pid(_):
     return os.getpid()
-
-
-def _double(X):
-    return 2 * X
 
 
 @pytest.mark.parametrize("n_jobs", [None, 1, 2])
@@ -28,14 +24,6 @@ def test_first_item_runs_here_before_the_workers():
     assert pids[0] == os.getpid()
     assert all(p != os.getpid() for p in pids[1:])  # the rest ran in worker processes
     assert parallel_map(_pid, range(3), n_jobs=1, first_here=True) == [os.getpid()] * 3
-
-
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_parallel_batches_stacks_blocks_in_order(n_jobs):
-    X = np.arange(23, dtype=np.float32).reshape(23, 1)
-    out = parallel_batches(_double, X, n_jobs=n_jobs, batch_size=5, first_here=True)
-    np.testing.assert_array_equal(out, 2 * X)
-    assert parallel_batches(_double, X[:0], n_jobs=n_jobs).shape == (0, 1)
 
 
 def test_chunk_slices_cover_the_range():

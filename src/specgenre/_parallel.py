@@ -67,26 +67,3 @@ def chunk_slices(n, n_chunks):
     n_chunks = max(1, min(int(n_chunks), n))
     bounds = np.linspace(0, n, n_chunks + 1).astype(int)
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-
-def parallel_batches(func, X, *, n_jobs=None, batch_size=None, progress=False, desc=None,
-                     first_here=False):
-    """Apply a batched ``func`` to contiguous row blocks of ``X`` and stack the results.
-
-    ``func`` takes an array of rows and returns an array with as many rows.
-    Blocks are sized so that every worker gets work and the progress bar moves.
-    ``first_here``: see :func:`parallel_map`.
-    """
-    n = len(X)
-    if n == 0:
-        return func(X)
-    workers = effective_n_jobs(n_jobs)
-    if batch_size is None:
-        n_chunks = workers * 4 if (workers > 1 or progress) else 1
-    else:
-        n_chunks = int(np.ceil(n / batch_size))
-    slices = chunk_slices(n, n_chunks)
-    # pass the blocks themselves, so each worker receives only its own rows
-    parts = parallel_map(func, [X[s] for s in slices], n_jobs=n_jobs, progress=progress,
-                         desc=desc, first_here=first_here)
-    return np.concatenate(parts, axis=0)
