@@ -264,3 +264,39 @@ def test_rows_sharing_a_setting_run_together(clips, count_features):
     assert done == ["xgboost_3s", "xgboost_3s_mv", "xgboost_30s"]
     assert [r.row for r in results] == rows
     assert count_features == {X.shape[1]: len(X), X.shape[1] // 2: 2 * len(X)}
+
+
+def test_folds_fitted_in_parallel_give_the_serial_results(clips, count_features):
+    """fold_jobs=2: the same scores, predictions and probabilities as one process."""
+    X, y, _ = clips
+    rows = ["cnn_30s_mel", "resnet18_scratch_3s_mv_db", "resnet18_scratch_3s_prob_db",
+            "xgboost_3s"]
+
+    def small(row):
+        return {"max_epochs": 1, "valid_fraction": None, "freq_pool": 8,
+                "n_estimators": 3}
+
+    serial = evaluate_rows(rows, X, y, cv=2, params=small)
+    parallel = evaluate_rows(rows, X, y, cv=2, params=small, fold_jobs=2)
+    for a, b in zip(serial, parallel):
+        assert (a.status, b.status) == ("ok", "ok"), (a.message, b.message)
+        assert a.scores == b.scores
+        for k in ("index", "fold", "y_true", "y_pred"):
+            np.testing.assert_array_equal(a.predictions[k], b.predictions[k])
+        if a.predictions["proba"] is not None:
+            np.testing.assert_array_equal(a.predictions["proba"], b.predictions["proba"])
+    assert "reuses the models fitted" in " ".join(parallel[2].notes)
+    # the features of xgboost_3s were computed in this process, once per segment
+    # in each run (the parent fills the cache before handing it to the workers)
+    assert count_features == {3 * 22050: 2 * len(y) * 2}
+
+
+def test_fold_workers_are_bounded_by_the_folds_to_fit(monkeypatch):
+    monkeypatch.setattr(reproduce.os, "cpu_count", lambda: 4)
+    assert reproduce._fold_workers(None, 3) == 1
+    assert reproduce._fold_workers(2, 3) == 2
+    assert reproduce._fold_workers(8, 3) == 3
+    assert reproduce._fold_workers(-1, 3) == 3
+    assert reproduce._fold_workers(-1, 10) == 4
+    assert reproduce._fold_workers(-2, 10) == 3
+    assert reproduce._fold_workers(4, 1) == 1  # one fit (or none): no worker processes

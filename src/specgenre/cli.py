@@ -262,9 +262,10 @@ def _cmd_reproduce(args):
                  "below the table)")
 
     start = time.perf_counter()
+    fold_jobs = args.fold_jobs if args.fold_jobs is not None else (-1 if synthetic else 1)
     results = evaluate_rows(rows, X, y, cv=cv, split=split, random_state=args.random_state,
-                            n_jobs=args.n_jobs, params=row_params, progress=not args.quiet,
-                            track_ids=track_ids, callback=report)
+                            n_jobs=args.n_jobs, fold_jobs=fold_jobs, params=row_params,
+                            progress=not args.quiet, track_ids=track_ids, callback=report)
     print(format_table(results))
     applied = {}
     for r in results:
@@ -740,6 +741,11 @@ def build_parser():
                    help="parallel workers for decoding, features and spectrograms, and "
                         "torch/XGBoost threads (default: one worker for decoding and "
                         "features, torch's and XGBoost's own thread counts, i.e. all cores)")
+    r.add_argument("--fold-jobs", type=int, default=None,
+                   help="processes fitting a row's folds in parallel, each with its share "
+                        "of the cores as torch threads (-1: all cores, at most one per "
+                        "fold; default -1 on synthetic data, 1 with --data, where each "
+                        "process holds a copy of the audio); results do not change")
     r.add_argument("--random-state", type=int, default=0, help="seed of folds and models")
     r.add_argument("-o", "--out", default="results",
                    help="folder for results.csv, results.md and the per-row files "

@@ -23,6 +23,7 @@ once per fold and row, neither of which changes a result:
 import csv
 import hashlib
 import io
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -65,7 +66,8 @@ class RowResult:
     seconds : float
         Wall time of the row.
     cpu_seconds : float
-        CPU time of the process (all its threads) during the row: with
+        CPU time of the process (all its threads) during the row, plus that of
+        the worker processes fitting its folds (``fold_jobs``): with
         ``seconds``, says how well the row used the cores (about ``2 *
         seconds`` when it kept two cores busy).
     transform_seconds : float
@@ -427,14 +429,62 @@ def _segment_numbers(clip_index):
     return np.arange(len(clip_index)) - np.searchsorted(clip_index, clip_index)
 
 
+def _fold_workers(fold_jobs, n_fits):
+    """Processes to fit ``n_fits`` folds in: ``fold_jobs`` (-1: all cores), at most ``n_fits``."""
+    if fold_jobs is None or n_fits < 2:
+        return 1
+    if fold_jobs < 0:
+        fold_jobs = max(1, (os.cpu_count() or 1) + 1 + fold_jobs)
+    return max(1, min(int(fold_jobs), n_fits))
+
+
+def _fit_fold(est, row, train, X_test, threads=None):
+    """Fit a clone of ``est`` on one fold's training samples: ``(model, labels, proba)``.
+
+    ``threads`` (in a worker process) caps torch's intra-op threads, so that
+    the workers share the cores instead of each taking all of them.
+    """
+    if threads is not None:
+        try:
+            import torch
+        except ImportError:
+            pass
+        else:
+            torch.set_num_threads(threads)
+    X_train, y_train, clip_train = train
+    model = clone(est)
+    fit_params = {}
+    groups_key = _groups_fit_param(model) if row.level == "segment" else None
+    if groups_key is not None:  # as TrackAggregator does: a clip's segments
+        fit_params[groups_key] = clip_train  # stay together in inner splits
+    model.fit(X_train, y_train, **fit_params)
+    pred, proba = _predict(model, X_test)
+    return model, pred, proba
+
+
+def _fit_fold_timed(*args):
+    """:func:`_fit_fold` in a worker: ``(its output, CPU seconds of the worker)``.
+
+    An exception is returned, not raised: raised, it would make joblib end
+    the worker processes, and the next row would wait for new ones to start.
+    """
+    cpu = time.process_time()
+    try:
+        out = _fit_fold(*args)
+    except Exception as exc:  # raised again in the parent
+        out = exc
+    return out, time.process_time() - cpu
+
+
 class _Run:
     """State shared by the rows of one :func:`evaluate_rows` call."""
 
     def __init__(self, X, y, *, cv, split, random_state, n_jobs, params, progress,
-                 track_ids, cache):
+                 track_ids, cache, fold_jobs=None):
         self.X, self.y = X, np.asarray(y)
         self.cv, self.split, self.random_state = cv, split, random_state
         self.n_jobs, self.params, self.progress = n_jobs, params, progress
+        self.fold_jobs = fold_jobs
         self.track_ids = (np.arange(len(self.y)) if track_ids is None
                           else np.asarray(track_ids))
         if len(self.track_ids) != len(self.y):
@@ -475,11 +525,10 @@ class _Run:
                 result.notes.append(
                     f"reuses the models fitted for {shared_with} in each fold (the same "
                     "model on the same samples; only the voting or scoring differs)")
-            if self.cache is not None:
-                path, front = _front_path(est)
-                if path is not None:
-                    est.set_params(**{path: _CachedFront(front, self.cache)})
-            result.predictions = self._folds(row, est, key, result, keep_fit)
+            path, front = _front_path(est)
+            if self.cache is not None and path is not None:
+                est.set_params(**{path: _CachedFront(front, self.cache)})
+            result.predictions = self._folds(row, est, key, result, keep_fit, front)
         except Exception as exc:  # one row's failure must not hide the others
             from .networks import PretrainedWeightsNotFoundError
 
@@ -488,32 +537,51 @@ class _Run:
             result.message = f"{type(exc).__name__}: {exc}"
             result.scores, result.predictions = [], None
         result.seconds = time.perf_counter() - start
-        result.cpu_seconds = time.process_time() - cpu
+        result.cpu_seconds += time.process_time() - cpu
         if self.cache is not None:
             result.transform_seconds = self.cache.seconds - spent
         return result
 
-    def _folds(self, row, est, key, result, keep_fit):
+    def _folds(self, row, est, key, result, keep_fit, front=None):
         from tqdm.auto import tqdm
 
         parts = []
         fitted = self.fitted.get(key, []) if key is not None else []
-        for i, (train, test) in enumerate(tqdm(self.folds, desc=row.name,
+        data = [(row.samples(self.X[train], self.y[train]),
+                 row.samples(self.X[test], self.y[test])) for train, test in self.folds]
+        todo = [i for i in range(len(data)) if i >= len(fitted)]
+        workers = _fold_workers(self.fold_jobs, len(todo))
+        fits = {}
+        if workers > 1:
+            from joblib import Parallel, delayed
+
+            if front is not None and self.cache is not None:
+                # the front step runs once here, for all folds: each worker gets the
+                # filled cache instead of recomputing it
+                used = np.unique(np.concatenate([np.concatenate(f) for f in self.folds]))
+                samples = row.samples(self.X[used], self.y[used])[0]
+                self.cache.transform(clone(front).fit(samples[:1]), samples)
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            jobs = Parallel(n_jobs=workers, backend="loky")(
+                delayed(_fit_fold_timed)(est, row, data[i][0], data[i][1][0], threads)
+                for i in todo)
+            # CPU of the workers, which time.process_time() of this process leaves out
+            result.cpu_seconds += sum(cpu for _, cpu in jobs)
+            for fit, _ in jobs:
+                if isinstance(fit, Exception):
+                    raise fit
+            fits = {i: fit for i, (fit, _) in zip(todo, jobs)}
+        for i, (_train, test) in enumerate(tqdm(self.folds, desc=row.name,
                                                disable=not self.progress, leave=False)):
-            X_train, y_train, clip_train = row.samples(self.X[train], self.y[train])
-            X_test, y_test, clip = row.samples(self.X[test], self.y[test])
+            (X_train, y_train, clip_train), (X_test, y_test, clip) = data[i]
             if i < len(fitted):
                 model = _reuse(fitted[i], est, row, X_train, y_train)
+                pred, proba = _predict(model, X_test)
             else:
-                model = clone(est)
-                fit_params = {}
-                groups_key = _groups_fit_param(model) if row.level == "segment" else None
-                if groups_key is not None:  # as TrackAggregator does: a clip's segments
-                    fit_params[groups_key] = clip_train  # stay together in inner splits
-                model.fit(X_train, y_train, **fit_params)
+                model, pred, proba = fits.get(i) or _fit_fold(
+                    est, row, (X_train, y_train, clip_train), X_test)
                 if keep_fit:
                     fitted.append(_fitted_part(model, est, row))
-            pred, proba = _predict(model, X_test)
             result.scores.append(float(np.mean(pred == y_test)))
             result.classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
             index = test[clip]
@@ -533,7 +601,7 @@ class _Run:
 
 
 def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
-                 params=None, progress=False, track_ids=None):
+                 fold_jobs=None, params=None, progress=False, track_ids=None):
     """Fit and score one row on waveforms.
 
     Parameters
@@ -552,6 +620,15 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
         Seed of the folds and of the models.
     n_jobs : int or None
         Workers for the feature/spectrogram steps.
+    fold_jobs : int or None, default=None
+        Processes fitting the folds in parallel (joblib's loky backend; -1:
+        all cores; at most one per fold to fit; None or 1: one after the
+        other in this process). Each process caps torch at ``cpu_count //
+        processes`` threads: small networks gain little from more threads,
+        so two processes of one thread use two cores better than one of two.
+        The front step (spectrograms, features) of the row is computed once in
+        this process and handed to the workers. For a fixed ``random_state``
+        the scores and predictions are the same as with ``None``.
     params : dict or callable, optional
         Overrides of the row's estimator (see :func:`accepted_params`); keys
         the row does not take are left out (:attr:`RowResult.params` lists
@@ -568,8 +645,8 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     result : RowResult
     """
     return evaluate_rows([name], X, y, cv=cv, split=split, random_state=random_state,
-                         n_jobs=n_jobs, params=params, progress=progress,
-                         track_ids=track_ids)[0]
+                         n_jobs=n_jobs, fold_jobs=fold_jobs, params=params,
+                         progress=progress, track_ids=track_ids)[0]
 
 
 def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
@@ -593,8 +670,8 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         and ``xgboost_3s_mv``) once per fold. False recomputes everything in
         every fold and row (the scores are the same; only the time differs).
     **kwargs
-        ``cv``, ``split``, ``random_state``, ``n_jobs``, ``params``,
-        ``progress`` and ``track_ids`` of :func:`evaluate_row`. With a dict
+        ``cv``, ``split``, ``random_state``, ``n_jobs``, ``fold_jobs``,
+        ``params``, ``progress`` and ``track_ids`` of :func:`evaluate_row`. With a dict
         ``params``, a key that none of the rows takes raises ``ValueError``.
 
     Returns
@@ -603,7 +680,7 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         In the order of ``rows``.
     """
     kwargs.setdefault("cv", 5)
-    for key in ("split", "n_jobs", "params", "track_ids"):
+    for key in ("split", "n_jobs", "fold_jobs", "params", "track_ids"):
         kwargs.setdefault(key, None)
     kwargs.setdefault("random_state", 0)
     kwargs.setdefault("progress", False)
