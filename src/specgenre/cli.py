@@ -27,9 +27,11 @@ SYNTH_DURATION = 6.0
 SYNTH_MAX_EPOCHS = 4
 SYNTH_CV = 3
 # ResNet18 on 513-row dB images costs 4x the mel rows: on synthetic data the dB rows
-# average 4 neighbouring STFT rows (129 rows, freq_pool=4) to stay within that budget,
+# average 8 neighbouring STFT rows (65 rows, freq_pool=8) to stay within that budget,
 # and the mel rows 2 neighbouring mel bands (64 rows), which halves the network's work.
-SYNTH_DB_FREQ_POOL = 4
+# The folds of a row are fitted in parallel processes (--fold-jobs, one torch thread
+# each on 2 cores): see docs/user_guide/results.rst for the measured time per row.
+SYNTH_DB_FREQ_POOL = 8
 SYNTH_MEL_FREQ_POOL = 2
 GTZAN_CV = 5
 
@@ -745,7 +747,8 @@ def build_parser():
                    help="processes fitting a row's folds in parallel, each with its share "
                         "of the cores as torch threads (-1: all cores, at most one per "
                         "fold; default -1 on synthetic data, 1 with --data, where each "
-                        "process holds a copy of the audio); results do not change")
+                        "process holds a copy of the audio); the results are those of "
+                        "one process with torch at that many threads")
     r.add_argument("--random-state", type=int, default=0, help="seed of folds and models")
     r.add_argument("-o", "--out", default="results",
                    help="folder for results.csv, results.md and the per-row files "
