@@ -67,11 +67,11 @@ def test_reproduce_neural_rows_on_synthetic_data(tmp_path, torch_home, capsys):
     assert str(torch_home) in rows["resnet18_pretrained_30s_mel"]["message"]
     assert "resnet18-f37072fd.pth" in rows["resnet18_pretrained_30s_mel"]["message"]
     md = (out / "results.md").read_text()
-    # the synthetic budget: 1 epoch (asked), no inner validation, dB rows pooled by 4
+    # the synthetic budget: 1 epoch (asked), no inner validation, dB rows pooled by 8
     neural = ("resnet18_scratch_3s_prob_db, cnn_30s_mel, resnet18_pretrained_30s_mel, "
               "resnet18_pretrained_3s_mv_mel")
     assert f"max_epochs=1 ({neural})" in md and f"valid_fraction=None ({neural})" in md
-    assert "freq_pool=4 (resnet18_scratch_3s_prob_db)" in md
+    assert "freq_pool=8 (resnet18_scratch_3s_prob_db)" in md
     assert ("freq_pool=2 (cnn_30s_mel, resnet18_pretrained_30s_mel, "
             "resnet18_pretrained_3s_mv_mel)") in md
     assert f"batch_size=8 ({neural})" in md

@@ -628,7 +628,9 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
         so two processes of one thread use two cores better than one of two.
         The front step (spectrograms, features) of the row is computed once in
         this process and handed to the workers. For a fixed ``random_state``
-        the scores and predictions are the same as with ``None``.
+        the scores and predictions are those of ``None`` in a process with
+        torch at the same thread count (torch's sums, hence a network's
+        weights, can differ in the last bits between thread counts).
     params : dict or callable, optional
         Overrides of the row's estimator (see :func:`accepted_params`); keys
         the row does not take are left out (:attr:`RowResult.params` lists
