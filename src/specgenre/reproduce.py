@@ -476,6 +476,26 @@ def _fit_fold_timed(*args):
     return out, time.process_time() - cpu
 
 
+def _require_weights(est):
+    """Load the pretrained weights a row needs once, here, before any fold is fitted.
+
+    A missing weights file then skips the row at once (instead of in every fold
+    or fold worker), and a download happens once, not once per worker process.
+    """
+    from .musicnn import load_musicnn
+    from .networks import ResNet18Classifier
+    from .networks._weights import load_resnet18_imagenet
+
+    parts = [est, *est.get_params(deep=True).values()]
+    for part in parts:
+        if isinstance(part, ResNet18Classifier) and part.pretrained:
+            load_resnet18_imagenet()
+            return
+        if type(part).__module__.startswith("specgenre.musicnn") and hasattr(part, "weights_dir"):
+            load_musicnn(part.model, weights_dir=part.weights_dir)
+            return
+
+
 class _Run:
     """State shared by the rows of one :func:`evaluate_rows` call."""
 
@@ -525,6 +545,7 @@ class _Run:
                 result.notes.append(
                     f"reuses the models fitted for {shared_with} in each fold (the same "
                     "model on the same samples; only the voting or scoring differs)")
+            _require_weights(est)
             path, front = _front_path(est)
             if self.cache is not None and path is not None:
                 est.set_params(**{path: _CachedFront(front, self.cache)})
