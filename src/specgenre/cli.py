@@ -157,13 +157,6 @@ def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30
     return X, y, np.asarray(bunch.track_ids)[kept], len(bunch.skipped) + len(errors)
 
 
-def _load_gtzan_audio(data, *, split=None, duration=30.0, n_jobs=None, progress=True,
-                      genres=None):
-    """Deprecated name: ``_load_dataset`` without the skip count."""
-    return _load_dataset(data, split=split, duration=duration, n_jobs=n_jobs,
-                         progress=progress, genres=genres)[:3]
-
-
 def _filtered_split(track_ids, root):
     """Indices of (train+valid, test) of the fault-filtered split among ``track_ids``."""
     from .datasets import load_gtzan
