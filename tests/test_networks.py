@@ -62,6 +62,11 @@ EXPECTED_FAILED_CHECKS = {
         "outputs of a sample differ with the batch it is in by float32 round-off (~1e-5 "
         "absolute), above the check's tolerance for small values"
     ),
+    "check_methods_sample_order_invariance": (
+        "the same float32 round-off: shuffled rows fall into other batches, and the "
+        "probabilities of a sample then differ by ~1e-8 (seen in CI), above the check's "
+        "rtol of 1e-7"
+    ),
 }
 
 
