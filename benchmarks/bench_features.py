@@ -55,25 +55,13 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _tracks import find_tracks  # noqa: E402  (benchmarks/_tracks.py)
 
 SR = 22050
 TRACK_SECONDS = 30
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gtzan_dev"
 GROUPS = ("stft", "chroma", "spectral", "rms_zcr", "mfcc", "tempo", "hpss_median",
           "hpss_masks", "hpss_istft")
-
-
-def find_tracks(data, n_tracks):
-    """Up to ``n_tracks`` audio files, one per genre folder in turn."""
-    exts = {".wav", ".flac", ".au", ".ogg"}
-    paths = sorted(p for p in Path(data).rglob("*") if p.suffix.lower() in exts)
-    by_folder = {}
-    for p in paths:
-        by_folder.setdefault(p.parent.name, []).append(p)
-    ordered = []
-    for rank in range(max((len(v) for v in by_folder.values()), default=0)):
-        ordered += [v[rank] for v in by_folder.values() if rank < len(v)]
-    return [str(p) for p in ordered[:n_tracks]]
 
 
 def load_tracks(paths):
