@@ -221,6 +221,30 @@ def test_predict_reads_mp3(voting_model, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------- train on a CSV, features
+def test_train_on_the_filtered_split_decodes_only_its_tracks(tmp_path, capsys):
+    # jazz.00000 and rock.00000 are in the fault-filtered train list, jazz.00002 and
+    # rock.00038 in valid; jazz.00073 and rock.00010 are test tracks, written here as
+    # corrupt files: decoding one would report it as skipped (exit 1)
+    root = tmp_path / "gtzan"
+    for genre, freq, nums in (("jazz", 220, ("00000", "00002")),
+                              ("rock", 880, ("00000", "00038"))):
+        for k, num in enumerate(nums):
+            write_wav(root / genre / f"{genre}.{num}.wav", _tone(freq, 30, k))
+    for name in ("jazz/jazz.00073.wav", "rock/rock.00010.wav"):
+        (root / name).write_bytes(b"not audio")
+    out = tmp_path / "model.joblib"
+    assert main(["train", "--data", str(root), "--split", "filtered", "--row", "xgboost_30s",
+                 "-q", "-o", str(out)]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "on 4 tracks of 2 genres" in err and "skipped" not in err
+    empty = tmp_path / "other"
+    write_wav(empty / "jazz" / "jazz.00073.wav", _tone(220, 30))
+    write_wav(empty / "rock" / "rock.00010.wav", _tone(880, 30))
+    assert main(["train", "--data", str(empty), "--split", "filtered", "--row",
+                 "xgboost_30s", "-o", str(out)]) == EXIT_USAGE
+    _error_line(capsys, "holds none of the", str(empty))
+
+
 def test_train_on_a_csv_then_predict(tmp_path, capsys):
     music = tmp_path / "anywhere"
     rows = []
@@ -298,19 +322,37 @@ def test_every_option_has_help():
             assert action.help, f"{name} {action.option_strings or action.dest}"
 
 
-@pytest.mark.parametrize("row", ["cnn_30s_mel", "xgboost_3s"])
-def test_fit_row_on_blocks_equals_one_array(row):
+@pytest.mark.parametrize("row, memory_saving", [
+    ("cnn_30s_mel", False), ("cnn_30s_mel", True), ("xgboost_3s", True),
+    ("resnet18_scratch_3s_prob_db", True), ("xgboost_3s_mv", True),
+])
+def test_fit_row_on_blocks_equals_a_plain_fit(row, memory_saving):
     # specgenre train decodes tracks in blocks and frees each once turned into
-    # spectrograms/features: the model must be the one fitted on all clips at once
-    from specgenre.cli import _fit_row
+    # spectrograms/features: the model must be the one a plain fit on all clips gives,
+    # with the row's settings (and, with memory saving, float16 spectrograms and
+    # activation checkpointing, which leave the weights as they are)
+    from specgenre.cli import _fit_row, _memory_saving
+    from specgenre.study import ALL_ROWS, classifier_of, make_row
 
     X = np.stack([_tone(f, 6, k) for k, f in enumerate([220, 880, 440, 220, 880, 440])])
     y = np.array(["a", "b", "c"] * 2)
     kw = dict(max_epochs=1, batch_size=2, random_state=0, verbose=0)
-    whole, w1 = _fit_row(row, X.copy(), y, **kw)
-    blocks = [X[:2].copy(), X[2:5].copy(), X[5:].copy()]
-    parts, w2 = _fit_row(row, blocks, y, **kw)
-    assert blocks == [] and w1 == w2 == (3.0 if row == "xgboost_3s" else 30.0)
+    plain = make_row(row, random_state=0)
+    if row.startswith(("cnn", "resnet")):
+        classifier_of(plain).set_params(max_epochs=1, batch_size=2)
+    if memory_saving:
+        _memory_saving(plain)
+    plain.fit(*ALL_ROWS[row].samples(X, y)[:2])
+    blocks = ((X[a:b].copy(), y[a:b]) for a, b in ((0, 2), (2, 5), (5, 6)))
+    lean, window = _fit_row(row, blocks, 8, memory_saving=memory_saving, **kw)
+    assert window == (3.0 if row == "xgboost_3s" else 30.0)
     Xp = X.reshape(-1, 3 * SR) if row == "xgboost_3s" else X
-    np.testing.assert_array_equal(whole.predict_proba(Xp), parts.predict_proba(Xp))
+    method = "predict_votes" if "_mv" in row else "predict_proba"  # hard voting: counts
+    np.testing.assert_array_equal(getattr(lean, method)(Xp), getattr(plain, method)(Xp))
+    params = lean.get_params()
+    assert [params[k] for k in params if k.endswith("checkpointing")] == (
+        [memory_saving] if row.startswith("resnet") else [])
+    assert [params[k] for k in params if k.endswith("spectrogram__dtype")] == (
+        [("float16" if memory_saving else "float32")] if row.startswith(("cnn", "resnet"))
+        else [])
 

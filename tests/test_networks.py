@@ -482,3 +482,114 @@ def test_verbose_prints_per_epoch_losses_accuracy_and_time(capsys):
     tiny_cnn(max_epochs=2, valid_fraction=None, verbose=1).fit(X, y)
     header = capsys.readouterr().out.splitlines()[0].split()
     assert "train_loss" in header and "dur" in header and "valid_loss" not in header
+
+
+# --------------------------------------------------------------------------
+# memory: activation checkpointing, float16 input
+# --------------------------------------------------------------------------
+
+def _one_step(module, x, y):
+    """Gradients, output and batch-norm buffers after one training step's forward+backward."""
+    module.train()
+    out = module(x)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    grads = {k: p.grad.clone() for k, p in module.named_parameters()}
+    return out.detach(), grads, {k: b.clone() for k, b in module.named_buffers()}
+
+
+def test_checkpointing_gives_the_same_outputs_gradients_and_running_statistics():
+    from specgenre.networks._modules import ResNet18Module
+
+    def make(checkpointing):
+        return ResNet18Module(3, dropout=0.5, checkpointing=checkpointing)
+
+    # the recomputation in the backward pass must not update batch-norm statistics a
+    # second time, and dropout (outside the checkpointed segments) keeps its masks
+    x, y = torch.randn(6, 1, 32, 40) * 10 - 40, torch.tensor([0, 1, 2, 0, 1, 2])
+    torch.manual_seed(0)
+    plain = make(False)
+    torch.manual_seed(0)
+    ckpt = make(True)
+    ckpt.load_state_dict(plain.state_dict())
+    torch.manual_seed(1)
+    out_p, grads_p, bufs_p = _one_step(plain, x, y)
+    torch.manual_seed(1)
+    out_c, grads_c, bufs_c = _one_step(ckpt, x, y)
+    torch.testing.assert_close(out_c, out_p, rtol=0, atol=0)
+    for k in grads_p:
+        torch.testing.assert_close(grads_c[k], grads_p[k], rtol=1e-6, atol=1e-7, msg=k)
+    for k in bufs_p:  # running statistics updated once, as without checkpointing
+        torch.testing.assert_close(bufs_c[k], bufs_p[k], rtol=0, atol=0, msg=k)
+    assert int(bufs_c[next(k for k in bufs_c if "num_batches" in k)]) == 1
+    # eval mode and no-grad calls are plain calls
+    ckpt.eval()
+    plain.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ckpt(x), plain(x), rtol=0, atol=0)
+
+
+def test_checkpointing_trains_the_same_model():
+    X, y = make_spectrograms(n=24, shape=(1, 16, 20))
+    kw = dict(max_epochs=2, batch_size=8, random_state=0, dropout=0.3, valid_fraction=None)
+    plain = ResNet18Classifier(**kw).fit(X, y)
+    ckpt = ResNet18Classifier(checkpointing=True, **kw).fit(X, y)
+    np.testing.assert_allclose(ckpt.predict_proba(X), plain.predict_proba(X), rtol=1e-5,
+                               atol=1e-6)
+    assert ckpt.net_.module_.checkpointing and not plain.net_.module_.checkpointing
+
+
+def test_float16_input_is_kept_and_cast_per_batch():
+    X, y = make_spectrograms(n=24)
+    X16 = X.astype(np.float16)
+    assert tiny_cnn()._validate_X(X16, reset=True) is X16  # no float32 copy of the data
+    p16 = tiny_cnn(valid_fraction=None).fit(X16, y).predict_proba(X16)
+    # the same as training on the float16 values held in float32
+    X32 = X16.astype(np.float32)
+    p32 = tiny_cnn(valid_fraction=None).fit(X32, y).predict_proba(X32)
+    np.testing.assert_array_equal(p16, p32)
+    assert tiny_cnn()._validate_X(X.astype(np.float64), reset=True).dtype == np.float32
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [((2, 2), (2, 2), 0), (3, 2, 1),
+                                                     ((2, 1), (2, 1), 0)])
+def test_fused_relu_max_pool_equals_relu_then_max_pool(kernel, stride, padding):
+    from specgenre.networks._modules import _relu_max_pool2d
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 9, 11)
+    x[0, 0] = -1.0  # windows without a positive value: zero gradient in both
+    x[1, 1, :4, :4] = 0.5  # ties: the first index in both
+    x[2, 2, :3, :3] = 0.0
+    ref, ours = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_ref = torch.nn.functional.max_pool2d(torch.relu(ref), kernel, stride, padding)
+    y = _relu_max_pool2d(ours, kernel, stride, padding)
+    grad = torch.randn_like(y_ref)
+    (y_ref * grad).sum().backward()
+    (y * grad).sum().backward()
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    torch.testing.assert_close(ours.grad, ref.grad, rtol=0, atol=0)  # overlaps add up
+
+
+def test_modules_pickled_before_checkpointing_still_load():
+    # earlier releases pickled the CNN's blocks as plain Sequential(conv, bn, relu),
+    # pooled in embed, and ResNet18 without a checkpointing flag: they must predict
+    # as before
+    import pickle
+
+    from specgenre.networks._modules import ResNet18Module, SpectrogramCNN
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 16, 20) * 10 - 40
+    for module in (SpectrogramCNN(3, channels=(4, 8)), ResNet18Module(3)):
+        module.eval()
+        with torch.no_grad():
+            expected = module(x)
+        if isinstance(module, SpectrogramCNN):
+            module.blocks = torch.nn.ModuleList(
+                torch.nn.Sequential(*block) for block in module.blocks)
+        else:
+            del module.checkpointing
+        old = pickle.loads(pickle.dumps(module))
+        assert getattr(old, "checkpointing", False) is False
+        with torch.no_grad():
+            torch.testing.assert_close(old(x), expected, rtol=0, atol=0)

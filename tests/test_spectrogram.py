@@ -93,6 +93,19 @@ def test_float32_fft_is_the_default_and_close(scale, rng):
     assert err_exact < 1e-4 < err_fast < TOL_DB_F32
 
 
+@pytest.mark.parametrize("scale", ["db", "mel"])
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_float16_output_is_the_float32_output_rounded(scale, n_jobs, rng):
+    X = synthetic(3 * SR, rng)
+    S32 = SpectrogramTransformer(scale, n_jobs=n_jobs).fit_transform(X)
+    S16 = SpectrogramTransformer(scale, dtype="float16", n_jobs=n_jobs).fit_transform(X)
+    assert S16.dtype == np.float16 and S16.shape == S32.shape
+    np.testing.assert_array_equal(S16, S32.astype(np.float16))
+    # the documented bound: float16's half-spacing, 1/32 dB in [-64, 0], 1/16 dB below
+    err = np.abs(S16.astype(np.float32) - S32)
+    assert err[S32 >= -64].max() <= 2 ** -5 and err.max() <= 2 ** -4
+
+
 def test_db_without_floor_equals_librosa(rng):
     X = synthetic(SR, rng)
     S = SpectrogramTransformer("db", top_db=None, **EXACT).fit_transform(X)
@@ -235,6 +248,8 @@ def test_errors():
         SpectrogramTransformer(hop_length=0).fit(X)
     with pytest.raises(ValueError, match="fft_dtype"):
         SpectrogramTransformer(fft_dtype="float16").fit(X)
+    with pytest.raises(ValueError, match="'dtype'"):
+        SpectrogramTransformer(dtype="float64").fit(X)
     with pytest.raises(ValueError, match="2D array"):
         SpectrogramTransformer().fit(np.zeros(100))
     with pytest.raises(ValueError, match="NaN"):

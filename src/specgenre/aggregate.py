@@ -476,6 +476,16 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : TrackAggregator
         """
+        self._check_fit_args(y)
+        segments, clip_index, n_clips = self._segment(X, fit=True)
+
+        def fit_inner(estimator, y_segments, **params):
+            return estimator.fit(segments, y_segments, **params)
+
+        return self._fit_segments(fit_inner, clip_index, n_clips, y, groups, fit_params)
+
+    def _check_fit_args(self, y):
+        """Checks of :meth:`fit` that need no data, made before the clips are cut."""
         if self.voting == "soft" and not hasattr(self.estimator, "predict_proba"):
             raise ValueError(
                 f"voting='soft' averages segment probabilities, but "
@@ -487,7 +497,16 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 "requires y to be passed, but the target y is None: TrackAggregator is "
                 "a classifier."
             )
-        segments, clip_index, n_clips = self._segment(X, fit=True)
+
+    def _fit_segments(self, fit_inner, clip_index, n_clips, y, groups=None, fit_params=None):
+        """What :meth:`fit` does once the clips are cut: labels, groups, the inner fit.
+
+        ``fit_inner(estimator, y_segments, **params)`` fits ``estimator`` (a clone
+        of ``self.estimator``) on the segments and returns it; ``clip_index`` is
+        the clip of each segment. :meth:`fit` passes the segments it cut;
+        :func:`specgenre._blockfit.fit_aggregator_blocks` segments and transforms
+        blocks of clips as it goes.
+        """
         y = check_array(y, ensure_2d=False, dtype=None, ensure_min_samples=0, input_name="y")
         y = column_or_1d(y, warn=True)
         if len(y) != n_clips:
@@ -502,7 +521,7 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             )
 
         params = {}
-        for key, value in fit_params.items():
+        for key, value in (fit_params or {}).items():
             if (value is not None and not isinstance(value, str) and hasattr(value, "__len__")
                     and _num_samples(value) == n_clips):
                 value = _safe_indexing(value, clip_index)
@@ -524,7 +543,7 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if groups_key is not None and groups_key not in params:
             params[groups_key] = segment_groups
 
-        self.estimator_ = clone(self.estimator).fit(segments, y[clip_index], **params)
+        self.estimator_ = fit_inner(clone(self.estimator), y[clip_index], **params)
         inner_classes = getattr(self.estimator_, "classes_", None)
         if inner_classes is None:
             self._columns = np.arange(len(self.classes_))

@@ -75,24 +75,19 @@ def _first_line(exc):
     return text[0] if text else type(exc).__name__
 
 
-def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30.0,
-                  n_jobs=None, progress=True, min_genres=2, block_size=None):
-    """THE loader of labelled audio for train, reproduce and features.
+def _list_dataset(data, *, option="--data", split=None, genres=None, min_genres=2,
+                  only_ids=None):
+    """The labelled tracks of ``data``, not yet decoded: ``(root, bunch)``.
 
     ``data`` is a GTZAN folder (any layout :func:`load_gtzan` knows) or a CSV file
     of ``path,genre`` rows (:func:`load_audio_csv`). ``split`` (GTZAN only) and
-    ``genres`` select tracks. Unreadable files are skipped and reported once each.
-
-    Returns ``(X, y, track_ids, n_skipped)``: float32 waveforms of ``duration``
-    seconds at 22050 Hz, genre labels, track ids (GTZAN ids or the CSV's paths) and
-    the number of files skipped. Bad paths or data raise :class:`CLIError`.
-    With ``block_size``, ``X`` is a list of arrays of at most that many tracks each
-    (rows in order), which :func:`_fit_row` can turn into spectrograms and free one
-    by one instead of holding every waveform at once.
+    ``genres`` select tracks, and so does ``only_ids`` (a set of track ids such as
+    ``"jazz.00001"``): the others are neither decoded nor reported. Files whose
+    header cannot be read are reported once each. Bad paths or data raise
+    :class:`CLIError`.
     """
     import warnings
 
-    from .audio import load_audio
     from .datasets import load_audio_csv, load_gtzan
 
     root = Path(data).expanduser()
@@ -121,40 +116,102 @@ def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30
         raise CLIError(f"{option} {root}: {msg}") from None
     except (ValueError, OSError, TypeError) as exc:
         raise CLIError(f"{option} {root}: {_first_line(exc)}") from None
+    if only_ids is not None:  # select before decoding
+        keep = np.isin(np.asarray(bunch.track_ids), list(only_ids))
+        if not keep.any():
+            raise CLIError(f"{option} {root}: holds none of the {len(only_ids)} tracks asked "
+                           "for")
+        for key in ("filenames", "target", "track_ids"):
+            bunch[key] = [v for v, k in zip(bunch[key], keep) if k]
+        bunch.target_names = sorted(set(np.asarray(bunch.target).tolist()))
+        # files of other tracks are not used: not reported either
+        bunch.skipped = [(p, r) for p, r in bunch.skipped if Path(p).stem in only_ids]
     for path, reason in bunch.skipped:
         _log(f"skipped {path}: {reason}")
     if len(bunch.target_names) < min_genres:
         raise CLIError(f"{option} {root}: found only the genre(s) {bunch.target_names}; "
                        f"need at least {min_genres} to train a classifier")
-    if block_size is None:
-        X, kept, errors = load_audio(bunch.filenames, duration=duration, on_error="skip",
-                                     n_jobs=n_jobs, progress=progress)
-        n_loaded = len(X)
-    else:
-        from tqdm.auto import tqdm
+    return root, bunch
 
-        X, kept, errors = [], [], []
-        with tqdm(total=len(bunch.filenames), desc="loading audio", unit="track",
-                  disable=not progress, leave=False) as bar:
-            for start in range(0, len(bunch.filenames), block_size):
-                part = load_audio(bunch.filenames[start:start + block_size],
-                                  duration=duration, on_error="skip", n_jobs=n_jobs)
-                if len(part.X):
-                    X.append(part.X)
-                kept.append(part.kept)
-                errors += part.errors
-                bar.update(len(part.kept))
-        kept = np.concatenate(kept)
-        n_loaded = sum(len(b) for b in X)
+
+def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30.0,
+                  n_jobs=None, progress=True, min_genres=2):
+    """THE loader of labelled audio for reproduce and features (train: :class:`_TrackBlocks`).
+
+    Tracks are selected as by :func:`_list_dataset`. Returns ``(X, y, track_ids,
+    n_skipped)``: float32 waveforms of ``duration`` seconds at 22050 Hz, genre
+    labels, track ids (GTZAN ids or the CSV's paths) and the number of files
+    skipped. Unreadable files are skipped and reported once each.
+    """
+    from .audio import load_audio
+
+    root, bunch = _list_dataset(data, option=option, split=split, genres=genres,
+                                min_genres=min_genres)
+    X, kept, errors = load_audio(bunch.filenames, duration=duration, on_error="skip",
+                                 n_jobs=n_jobs, progress=progress)
     for err in errors:
         _log(f"skipped {err}")
-    if n_loaded == 0:
+    if len(X) == 0:
         raise CLIError(f"{option} {root}: no readable track")
     y = np.asarray(bunch.target)[kept]
     if len(np.unique(y)) < min_genres:
         raise CLIError(f"{option} {root}: the readable tracks hold fewer than "
                        f"{min_genres} genres")
     return X, y, np.asarray(bunch.track_ids)[kept], len(bunch.skipped) + len(errors)
+
+
+class _TrackBlocks:
+    """The tracks of a data set, decoded block by block as they are iterated.
+
+    Iterating yields ``(waveforms, genres)`` for each block of at most
+    ``block_size`` readable tracks (float32, ``duration`` seconds at 22050 Hz),
+    so that :func:`_fit_row` can turn each block into spectrograms or features
+    and drop it before the next is decoded: all waveforms are never held at once
+    (2.6 GB for GTZAN's 1000 clips). Unreadable files are skipped and reported
+    once each (``n_errors``); after the last block, no readable track, or fewer
+    than ``min_genres`` genres among them, raise :class:`CLIError`. ``len()`` is
+    the number of tracks listed, an upper bound of those yielded.
+    """
+
+    def __init__(self, root, bunch, *, option="--data", duration=30.0, n_jobs=None,
+                 progress=True, block_size=64, min_genres=2):
+        self.root, self.bunch, self.option = root, bunch, option
+        self.duration, self.n_jobs, self.progress = duration, n_jobs, progress
+        self.block_size, self.min_genres = block_size, min_genres
+        self.n_used = self.n_errors = 0
+
+    def __len__(self):
+        return len(self.bunch.filenames)
+
+    def __iter__(self):
+        from tqdm.auto import tqdm
+
+        from .audio import load_audio
+
+        files, target = self.bunch.filenames, np.asarray(self.bunch.target)
+        genres = set()
+        with tqdm(total=len(files), desc="reading audio", unit="track",
+                  disable=not self.progress, leave=False) as bar:
+            for start in range(0, len(files), self.block_size):
+                stop = start + self.block_size
+                part = load_audio(files[start:stop], duration=self.duration,
+                                  on_error="skip", n_jobs=self.n_jobs)
+                for err in part.errors:
+                    _log(f"skipped {err}")
+                self.n_errors += len(part.errors)
+                bar.update(min(stop, len(files)) - start)
+                X, y = part.X, target[start:stop][part.kept]
+                del part
+                if len(X):
+                    self.n_used += len(X)
+                    genres.update(y.tolist())
+                    yield X, y
+                del X  # not kept while the next block is decoded
+        if self.n_used == 0:
+            raise CLIError(f"{self.option} {self.root}: no readable track")
+        if len(genres) < self.min_genres:
+            raise CLIError(f"{self.option} {self.root}: the readable tracks hold fewer "
+                           f"than {self.min_genres} genres")
 
 
 def _filtered_split(track_ids, root):
@@ -284,19 +341,65 @@ def _is_neural(clf):
     return "max_epochs" in clf.get_params(deep=False)
 
 
-def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_state=0,
-             verbose=1, batch_size=None):
-    """Fit the study row ``row`` on 30 s waveforms ``X``; return ``(estimator, window_s)``.
+def _return_freed_memory():
+    """Have glibc's malloc give every freed block of 128 kB or more back to the system.
 
-    ``X`` may be a list of blocks of waveforms (rows in order, ``y`` aligned with
-    their concatenation): the list is emptied, so that each block is freed once it
-    has been turned into spectrograms or features.
+    By default the threshold above which malloc maps memory directly grows with the
+    largest block freed so far (up to 32 MB), so after the first training steps the
+    batch tensors (megabytes each) come from the heap, where freed space is kept and
+    fragments: peak RSS then exceeds the memory in use (by 0.1 GB for the CNN on 30 s
+    mel spectrograms, batch 32). A fixed threshold keeps them mapped and returned
+    when freed, at no measurable cost in time. Process-wide; a no-op without glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return False
+    return mallopt is not None and bool(mallopt(-3, 128 * 1024))  # M_MMAP_THRESHOLD
+
+
+def _memory_saving(est):
+    """Set a row's estimator to train in less memory, for the same model.
+
+    The spectrograms are stored in float16 (``SpectrogramTransformer(dtype=
+    "float16")``: half the memory, within 0.063 dB) and ResNet18 trains with
+    activation checkpointing (``checkpointing=True``: the same weights, for about a
+    quarter more compute). Other rows are left as they are.
+    """
+    for key in est.get_params():
+        if key.rsplit("__", 1)[-1] == "checkpointing":
+            est.set_params(**{key: True})
+        elif key.endswith("spectrogram__dtype"):
+            est.set_params(**{key: "float16"})
+    return est
+
+
+def _fit_row(row, blocks, max_clips, *, max_epochs=None, device=None, n_jobs=None,
+             random_state=0, verbose=1, batch_size=None, memory_saving=True, params=None):
+    """Fit the study row ``row`` on blocks of 30 s clips; return ``(estimator, window_s)``.
+
+    ``blocks`` yields ``(waveforms, genres)`` block after block (at most
+    ``max_clips`` clips in all; e.g. :class:`_TrackBlocks`, decoding as it goes, or
+    a list): each block is turned into the row's spectrograms or features and
+    dropped before the next, so that all waveforms are never held at once (see
+    :mod:`specgenre._blockfit`; the model is the one a plain fit gives).
 
     ``window_s`` is the length of audio the fitted estimator takes per sample: 30 s,
     or 3 s for ``xgboost_3s`` (trained on 3 s segments without voting). Neural rows
-    print one line per epoch when ``verbose`` > 0. Shared by ``specgenre train`` and
+    print one line per epoch when ``verbose`` > 0; ``params`` are more parameters of
+    their classifier (e.g. callbacks). With ``memory_saving``, the CNN and
+    ResNet18 rows keep their spectrograms in float16 and ResNet18 trains with
+    activation checkpointing (:func:`_memory_saving`), and freed memory goes back
+    to the system (:func:`_return_freed_memory`). Shared by ``specgenre train`` and
     ``benchmarks/bench_memory.py``.
     """
+    from ._blockfit import fit_aggregator_blocks, fit_pipeline_blocks
+    from .aggregate import TrackAggregator
     from .study import ALL_ROWS, classifier_of, make_row
 
     spec = ALL_ROWS[row]
@@ -305,56 +408,20 @@ def _fit_row(row, X, y, *, max_epochs=None, device=None, n_jobs=None, random_sta
     overrides = {k: v for k, v in (("max_epochs", max_epochs), ("device", device),
                                    ("batch_size", batch_size)) if v is not None}
     if _is_neural(clf):
-        overrides["verbose"] = int(verbose)
+        overrides.update(verbose=int(verbose), **(params or {}))
     elif overrides:
         overrides = {}  # XGBoost rows have no epochs nor torch device
     if overrides:
         clf.set_params(**overrides)
-    window = 3.0 if spec.level == "segment" else 30.0
-    # The caller may hand over its only reference (a list of waveform blocks, emptied
-    # here), so that waveforms are freed as soon as they are no longer needed.
-    blocks = X if isinstance(X, list) else [X]
-    blocks.reverse()  # popped front to back
-    if hasattr(est, "steps"):
-        # Pipeline.fit, step by step and block by block: the front step (spectrogram
-        # or features, stateless: fitted on the first block it is fitted for every
-        # block) turns each block into rows of Xt and the block is freed. The peak
-        # is then Xt + one block (+ training), instead of all waveforms + Xt.
-        front, Xt, ys, row = est[:-1], None, [], 0
-        n_rows = sum(len(spec.samples(b)[0]) for b in blocks)
-        y_all, offset = np.asarray(y), 0
-        while blocks:
-            block = blocks.pop()
-            samples, yb, _ = spec.samples(block, y_all[offset:offset + len(block)])
-            offset += len(block)
-            del block
-            if Xt is None:
-                front.fit(samples, yb)
-            part = front.transform(samples)
-            del samples
-            if Xt is None:
-                Xt = np.empty((n_rows, *part.shape[1:]), dtype=part.dtype)
-            Xt[row:row + len(part)] = part
-            row += len(part)
-            ys.append(yb)
-            del part
-        est.steps[-1][1].fit(Xt, np.concatenate(ys))
-    else:
-        n_rows = sum(len(b) for b in blocks)
-        if len(blocks) == 1:
-            X = blocks.pop()
-        else:  # one array, filled block by block (peak: waveforms + one block)
-            X, row = None, 0
-            while blocks:
-                block = blocks.pop()
-                if X is None:
-                    X = np.empty((n_rows, *block.shape[1:]), dtype=block.dtype)
-                X[row:row + len(block)] = block
-                row += len(block)
-                del block
-        X, y, _ = spec.samples(X, y)  # clip-level rows: X itself
-        est.fit(X, y)
-    return est, window
+    if memory_saving:
+        _memory_saving(est)
+        _return_freed_memory()
+    if isinstance(est, TrackAggregator):  # 3 s rows with voting
+        fit_aggregator_blocks(est, blocks, max_clips)
+    else:  # a Pipeline: 30 s rows, and xgboost_3s on the clips' segments
+        cut = (lambda clips: spec.samples(clips)[0]) if spec.level == "segment" else None
+        fit_pipeline_blocks(est, blocks, max_clips, cut=cut)
+    return est, (3.0 if spec.level == "segment" else 30.0)
 
 
 def _cmd_train(args):
@@ -367,29 +434,28 @@ def _cmd_train(args):
     output = _check_output_path(args.output, option="-o")
     if args.split == "filtered" and Path(args.data).expanduser().is_file():
         raise CLIError("--split filtered needs a GTZAN folder as --data, not a CSV file")
-    # waveforms in blocks: _fit_row frees each once turned into spectrograms/features
-    blocks, y, ids, n_skipped = _load_dataset(
-        args.data, genres=args.genres, n_jobs=args.n_jobs, progress=not args.quiet,
-        block_size=TRAIN_BLOCK)
-    if args.split == "filtered":
-        train, _ = _filtered_split(ids, args.data)
-        keep = np.zeros(len(y), dtype=bool)
-        keep[train] = True
-        bounds = np.cumsum([0] + [len(b) for b in blocks])
-        blocks = [b[keep[lo:hi]] for b, lo, hi in zip(blocks, bounds[:-1], bounds[1:])
-                  if keep[lo:hi].any()]
-        y = y[keep]
-    _log(f"training {args.row} on {len(y)} tracks of {len(np.unique(y))} genres")
+    only_ids = None
+    if args.split == "filtered":  # the fault-filtered train+valid tracks, decoded alone
+        from .datasets._gtzan import read_split
+
+        only_ids = set(read_split("train")) | set(read_split("valid"))
+    root, bunch = _list_dataset(args.data, genres=args.genres, only_ids=only_ids)
+    # decoded block by block: _fit_row drops each once turned into spectrograms/features
+    blocks = _TrackBlocks(root, bunch, n_jobs=args.n_jobs, progress=not args.quiet,
+                          block_size=TRAIN_BLOCK)
+    _log(f"training {args.row} on {len(blocks)} tracks of {len(bunch.target_names)} genres")
     start = time.perf_counter()
-    est, window = _fit_row(args.row, blocks, y, max_epochs=args.max_epochs,
+    est, window = _fit_row(args.row, blocks, len(blocks), max_epochs=args.max_epochs,
                            device=args.device, n_jobs=args.n_jobs,
                            random_state=args.random_state, verbose=0 if args.quiet else 1,
-                           batch_size=args.batch_size)
+                           batch_size=args.batch_size, memory_saving=args.memory_saving)
+    n_skipped = len(bunch.skipped) + blocks.n_errors
     model = {"format": MODEL_FORMAT, "specgenre_version": __version__, "estimator": est,
              "row": args.row, "sr": 22050, "duration": window,
              "classes": [str(c) for c in est.classes_]}
     _save_model(model, output)
-    _log(f"trained in {time.perf_counter() - start:.0f} s; saved {output}")
+    _log(f"trained on {blocks.n_used} tracks in {time.perf_counter() - start:.0f} s; "
+         f"saved {output}")
     if n_skipped:
         _log(f"{n_skipped} file(s) were skipped (listed above)")
         return EXIT_FAILED
@@ -775,8 +841,14 @@ def build_parser():
     t.add_argument("--device", help="torch device of a neural row, e.g. cuda (default cpu)")
     t.add_argument("--batch-size", type=int, default=None,
                    help="batch size of a neural row (default: the classifier's own, 32); "
-                        "training memory grows with it (about 60 MB per clip for "
-                        "cnn_30s_mel)")
+                        "training memory grows with it (about 45 MB per 30 s clip for "
+                        "cnn_30s_mel and 55 MB for ResNet18 with memory saving)")
+    t.add_argument("--no-memory-saving", dest="memory_saving", action="store_false",
+                   help="store float32 spectrograms and train ResNet18 rows without "
+                        "activation checkpointing: about a fifth faster for ResNet18, "
+                        "but up to 1.2 GB more memory (30 s rows, batch 32); the same "
+                        "model either way but for the float16 rounding of the "
+                        "spectrograms (< 0.07 dB)")
     t.add_argument("--n-jobs", type=int, default=None, help=jobs_help)
     t.add_argument("--random-state", type=int, default=0,
                    help="seed of the classifier (default 0)")

@@ -217,6 +217,13 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         segments of the 51 GTZAN dev tracks the largest difference to
         librosa is 3.9e-3 dB for ``"db"`` and 4.5e-4 dB for ``"mel"``, within
         0.01 dB. ``"float64"`` is what librosa computes (1.5e-5 dB there).
+    dtype : {"float32", "float16"}, default="float32"
+        dtype of the output. ``"float16"`` halves the memory of stored
+        spectrograms (a 3 s dB image is 513 x 130 values: 267 kB in float32,
+        so the ten segments of 1000 clips take 2.7 GB, 1.3 GB in float16) at
+        a rounding error of at most 0.031 dB on values in ``[-64, 0]`` dB and
+        0.063 dB below (float16's spacing there). The spectrogram
+        classifiers take float16 as it is and compute in float32.
     n_jobs : int or None, default=None
         Row blocks transformed in parallel (threads).
     progress : bool, default=False
@@ -265,6 +272,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         "top_db": [Interval(numbers.Real, 0, None, closed="left"), None],
         "n_jobs": [numbers.Integral, None],
         "fft_dtype": [StrOptions({"float64", "float32"})],
+        "dtype": [StrOptions({"float32", "float16"})],
         "progress": ["boolean"],
     }
 
@@ -278,6 +286,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         n_mels=128,
         top_db=80.0,
         fft_dtype="float32",
+        dtype="float32",
         n_jobs=None,
         progress=False,
     ):
@@ -288,6 +297,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         self.n_mels = n_mels
         self.top_db = top_db
         self.fft_dtype = fft_dtype
+        self.dtype = dtype
         self.n_jobs = n_jobs
         self.progress = progress
 
@@ -341,8 +351,8 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        S : ndarray of shape (n_clips, 1, n_freqs_, n_frames_), dtype float32
-            dB values in ``[-top_db, 0]``, 0 at each image's maximum.
+        S : ndarray of shape (n_clips, 1, n_freqs_, n_frames_)
+            Of ``dtype`` (float32 by default): dB values in ``[-top_db, 0]``, 0 at each image's maximum.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True, reset=False)
@@ -366,6 +376,9 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         with _one_torch_thread():
             parts = parallel_map(func, [X[s] for s in slices], n_jobs=self.n_jobs,
                                  progress=self.progress, desc="spectrograms", prefer="threads")
+        if self.dtype != "float32":  # part by part: no float32 copy of the whole output
+            for i, part in enumerate(parts):
+                parts[i] = part.astype(self.dtype)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
     def __sklearn_tags__(self):

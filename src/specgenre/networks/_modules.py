@@ -6,9 +6,12 @@ returns), expose ``embed(x) -> (batch, d)`` (the penultimate layer) and
 ``forward(x) -> (batch, n_classes)`` logits.
 """
 
+from contextlib import contextmanager, nullcontext
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -116,11 +119,103 @@ class GrayscaleConv2d(nn.Module):
                 f"stride={self.stride}, padding={self.padding}")
 
 
+@contextmanager
+def _buffers_kept(module):
+    """Context: ``module``'s buffers (batch-norm running statistics) restored on exit."""
+    saved = [(b, b.detach().clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buf, value in saved:
+                buf.copy_(value)
+
+
+def _run_segment(module, x, active, fn=None):
+    """``module(x)``, or ``fn(x)`` run by ``module``'s layers; checkpointed when ``active``.
+
+    Activation checkpointing (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant):
+    only ``x`` is kept for the backward pass, and the segment runs forward a second
+    time there to rebuild what its backward needs. Training then holds the
+    activations of one segment at a time instead of those of the whole network, for
+    about one more forward pass of compute. The result and the gradients are the
+    same; the recomputation runs with the segment's buffers restored afterwards, so
+    batch-norm running statistics are updated once per step, as without it. Only in
+    training mode with gradients on; otherwise a plain call.
+    """
+    fn = module if fn is None else fn
+    if not (active and module.training and torch.is_grad_enabled()):
+        return fn(x)
+    return checkpoint(fn, x, use_reentrant=False, preserve_rng_state=True,
+                      context_fn=lambda: (nullcontext(), _buffers_kept(module)))
+
+
+class _ReluMaxPool2d(torch.autograd.Function):
+    """``max_pool2d(relu(x))`` that keeps less for the backward pass.
+
+    ReLU then max-pooling keeps the full-size ReLU output (for both backward
+    passes) and the pooling's indices. Since ReLU and max commute, the same output is
+    ``relu(max_pool2d(x))``, and its gradient is the output gradient, zeroed where the
+    output is 0, added at the pooling's indices: only the indices and the (pooled,
+    4x smaller) output are kept, and the full-size ReLU output is freed as soon as it
+    is used. Outputs and gradients equal PyTorch's (where the window's maximum is
+    not positive, both give 0; ties go to the first index in both).
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding):
+        y, indices = F.max_pool2d(x, kernel_size, stride, padding, return_indices=True)
+        y = y.clamp_min_(0.0)
+        ctx.save_for_backward(y, indices)
+        ctx.input_shape = x.shape
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        y, indices = ctx.saved_tensors
+        n, c, h, w = ctx.input_shape
+        g = grad_y.masked_fill(y <= 0, 0.0).flatten(2)
+        grad_x = g.new_zeros((n, c, h * w))
+        # windows may overlap (ResNet's 3x3 stride-2 pooling): add, not overwrite
+        grad_x.scatter_add_(2, indices.flatten(2), g)
+        return grad_x.view(n, c, h, w), None, None, None
+
+
+def _relu_max_pool2d(x, kernel_size, stride=None, padding=0):
+    """``F.max_pool2d(F.relu(x), ...)`` with less memory kept for backward (same values)."""
+    stride = kernel_size if stride is None else stride
+    if not torch.is_grad_enabled() or not x.requires_grad:
+        return F.max_pool2d(F.relu(x), kernel_size, stride, padding)
+    return _ReluMaxPool2d.apply(x, kernel_size, stride, padding)
+
+
 def _pool_freq(x, factor):
     """Average ``factor`` neighbouring frequency rows (the last window may be shorter)."""
     if factor == 1:
         return x
     return F.avg_pool2d(x, kernel_size=(factor, 1), stride=(factor, 1), ceil_mode=True)
+
+
+class _ConvBlock(nn.Sequential):
+    """3x3 convolution (no bias), batch normalisation, ReLU, 2x2 max-pooling.
+
+    The pooling is 1 along an axis already of size 1, so any input size works.
+    """
+
+    def __init__(self, c_in, c_out):
+        super().__init__(
+            nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        conv, bn, relu = self
+        x = bn(conv(x))
+        kh, kw = min(2, x.shape[-2]), min(2, x.shape[-1])
+        if kh > 1 or kw > 1:
+            return _relu_max_pool2d(x, (kh, kw))
+        return relu(x)
 
 
 class SpectrogramCNN(nn.Module):
@@ -142,6 +237,14 @@ class SpectrogramCNN(nn.Module):
     db_range : (float, float), default=(-80.0, 0.0)
     freq_pool : int, default=1
         Average this many neighbouring frequency rows first.
+
+    Notes
+    -----
+    The training memory is that of the first block's backward pass, whose
+    activations are the largest (full resolution) and already all needed
+    there: activation checkpointing would save nothing, unlike for ResNet18.
+    ReLU and pooling are fused (:func:`_relu_max_pool2d`) so that the full-size
+    ReLU output is not kept.
     """
 
     def __init__(self, n_classes, *, in_channels=1, channels=(16, 32, 64, 128), dropout=0.3,
@@ -154,24 +257,25 @@ class SpectrogramCNN(nn.Module):
         blocks = []
         c_in = in_channels
         for c in channels:
-            blocks.append(nn.Sequential(
-                nn.Conv2d(c_in, c, kernel_size=3, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-                nn.ReLU(inplace=True),
-            ))
+            blocks.append(_ConvBlock(c_in, c))
             c_in = c
         self.blocks = nn.ModuleList(blocks)
         self.embedding_dim = c_in
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(c_in, n_classes)
 
+    def __setstate__(self, state):
+        # modules pickled by earlier specgenre: plain Sequential blocks (the pooling
+        # was in embed); the same layers, so the same outputs
+        super().__setstate__(state)
+        for block in self.blocks:
+            if type(block) is nn.Sequential:
+                block.__class__ = _ConvBlock
+
     def embed(self, x):
         x = _pool_freq(x, self.freq_pool) * self.in_scale + self.in_shift
         for block in self.blocks:
             x = block(x)
-            kh, kw = min(2, x.shape[-2]), min(2, x.shape[-1])
-            if kh > 1 or kw > 1:
-                x = F.max_pool2d(x, kernel_size=(kh, kw))
         return x.mean(dim=(-2, -1))
 
     def forward(self, x):
@@ -198,11 +302,16 @@ class ResNet18Module(nn.Module):
     freq_pool : int, default=1
     dropout : float, default=0.0
         Dropout before ``fc`` (torchvision's ResNet has none).
+    checkpointing : bool, default=False
+        Activation checkpointing of the stem (``conv1`` to ``maxpool``) and of
+        each residual block: in training only their inputs are kept, and each
+        is run again in its backward pass (:func:`_run_segment`).
     """
 
     def __init__(self, n_classes, *, state_dict=None, db_range=(-80.0, 0.0), freq_pool=1,
-                 dropout=0.0):
+                 dropout=0.0, checkpointing=False):
         super().__init__()
+        self.checkpointing = bool(checkpointing)
         from torchvision.models import resnet18
 
         net = resnet18(weights=None)
@@ -216,10 +325,21 @@ class ResNet18Module(nn.Module):
         self.embedding_dim = net.fc.in_features
         self.dropout = nn.Dropout(dropout)
 
-    def embed(self, x):
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__.setdefault("checkpointing", False)  # pickled before checkpointing
+
+    def _stem(self, x):
         n = self.net
-        x = n.maxpool(n.relu(n.bn1(n.conv1(_pool_freq(x, self.freq_pool)))))
-        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        pool = n.maxpool  # torchvision's: 3x3, stride 2, padding 1
+        return _relu_max_pool2d(n.bn1(n.conv1(x)), pool.kernel_size, pool.stride, pool.padding)
+
+    def embed(self, x):
+        n, ckpt = self.net, self.checkpointing
+        x = _run_segment(n.bn1, _pool_freq(x, self.freq_pool), ckpt, fn=self._stem)
+        for layer in (n.layer1, n.layer2, n.layer3, n.layer4):
+            for block in layer:
+                x = _run_segment(block, x, ckpt)
         return torch.flatten(n.avgpool(x), 1)
 
     def forward(self, x):
