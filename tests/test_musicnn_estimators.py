@@ -221,7 +221,9 @@ def test_top_tags_is_the_mean_taggram_sorted(one_torch_thread):
         assert [t for t, _ in pairs] == [tags[j] for j in order]
         np.testing.assert_allclose([v for _, v in pairs], p[order], rtol=1e-6)
     single = top_tags(X[0], n=2)
-    assert single == got[0][:2]
+    # one clip alone runs in another batch shape than two: float32 round-off may differ
+    assert [t for t, _ in single] == [t for t, _ in got[0][:2]]
+    np.testing.assert_allclose([v for _, v in single], [v for _, v in got[0][:2]], rtol=1e-5)
     with pytest.raises(ValueError, match=r"n must be an integer in \[1, 50\]"):
         top_tags(X, n=0)
     mtt = top_tags(X[0], model="MTT_musicnn", n=50)

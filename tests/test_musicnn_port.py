@@ -538,8 +538,11 @@ def test_frontend_equals_official(reference, gtzan_dev):
         mine = ours[reference["patch_index"][rows]]
         diff = np.abs(mine - official)
         outside = diff > RTOL * np.abs(official)
-        # a float16 rounding flip of the mel power moves log10 by at most ~2.1e-4
-        assert diff.max() <= 2.5e-4, (track, diff.max())
+        # The mel power is rounded to float16 (as the official code does): when ours and the
+        # official power fall on either side of a rounding boundary, the float16 values differ
+        # by one ulp, at most 2**-10 relative, which moves log10(10000 x + 1) by at most
+        # 2**-10 / ln(10) = 4.24e-4 (seen: 2.1e-4 here, 2.7e-4 on the CI machine).
+        assert diff.max() <= 2.0**-10 / np.log(10) + 1e-6, (track, diff.max())
         assert outside.mean() <= 1e-3, (track, outside.sum())
         worst = max(worst, float(diff.max()))
     print(f"front end: max |ours - official| = {worst:.3g}")
