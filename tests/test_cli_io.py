@@ -245,6 +245,31 @@ def test_train_on_the_filtered_split_decodes_only_its_tracks(tmp_path, capsys):
     _error_line(capsys, "holds none of the", str(empty))
 
 
+def test_reproduce_on_the_filtered_split_decodes_only_its_tracks(tmp_path, capsys):
+    # train+valid: jazz.00000/00002, rock.00000/00038; test: jazz.00073, rock.00010;
+    # jazz.00033 is in none of the lists, written corrupt: decoding it would report it
+    root = tmp_path / "gtzan"
+    for genre, freq, nums in (("jazz", 220, ("00000", "00002", "00073")),
+                              ("rock", 880, ("00000", "00038", "00010"))):
+        for k, num in enumerate(nums):
+            write_wav(root / genre / f"{genre}.{num}.wav", _tone(freq, 30, k))
+    (root / "jazz" / "jazz.00033.wav").write_bytes(b"not audio")
+    out = tmp_path / "res"
+    assert main(["reproduce", "--data", str(root), "--split", "filtered", "--rows",
+                 "xgboost_30s", "--param", "n_estimators=5", "-q", "-o", str(out)]) == EXIT_OK
+    assert "skipped" not in capsys.readouterr().err
+    row = next(csv.DictReader(open(out / "results.csv")))
+    assert (row["n_tracks"], row["n_folds"]) == ("6", "1")
+    tested = [r["track"] for r in csv.DictReader(open(out / "xgboost_30s" / "predictions.csv"))]
+    assert sorted(tested) == ["jazz.00073", "rock.00010"]
+    table = tmp_path / "tracks.csv"
+    table.write_text("path,genre\n" + "".join(
+        f"{p},{p.parent.name}\n" for p in sorted(root.rglob("*.wav"))))
+    assert main(["reproduce", "--data", str(table), "--split", "filtered", "--rows",
+                 "xgboost_30s", "-o", str(tmp_path / "res2")]) == EXIT_USAGE
+    _error_line(capsys, "needs a GTZAN folder", str(table))
+
+
 def test_train_on_a_csv_then_predict(tmp_path, capsys):
     music = tmp_path / "anywhere"
     rows = []

@@ -135,10 +135,10 @@ def _list_dataset(data, *, option="--data", split=None, genres=None, min_genres=
 
 
 def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30.0,
-                  n_jobs=None, progress=True, min_genres=2):
+                  n_jobs=None, progress=True, min_genres=2, only_ids=None):
     """THE loader of labelled audio for reproduce and features (train: :class:`_TrackBlocks`).
 
-    Tracks are selected as by :func:`_list_dataset`. Returns ``(X, y, track_ids,
+    Tracks are selected as by :func:`_list_dataset` (before decoding). Returns ``(X, y, track_ids,
     n_skipped)``: float32 waveforms of ``duration`` seconds at 22050 Hz, genre
     labels, track ids (GTZAN ids or the CSV's paths) and the number of files
     skipped. Unreadable files are skipped and reported once each.
@@ -146,7 +146,7 @@ def _load_dataset(data, *, option="--data", split=None, genres=None, duration=30
     from .audio import load_audio
 
     root, bunch = _list_dataset(data, option=option, split=split, genres=genres,
-                                min_genres=min_genres)
+                                min_genres=min_genres, only_ids=only_ids)
     X, kept, errors = load_audio(bunch.filenames, duration=duration, on_error="skip",
                                  n_jobs=n_jobs, progress=progress)
     for err in errors:
@@ -214,19 +214,28 @@ class _TrackBlocks:
                            f"than {self.min_genres} genres")
 
 
-def _filtered_split(track_ids, root):
-    """Indices of (train+valid, test) of the fault-filtered split among ``track_ids``."""
-    from .datasets import load_gtzan
+def _filtered_ids(args):
+    """Track ids of the fault-filtered train+valid (and test) lists, for ``--split filtered``."""
+    from .datasets._gtzan import read_split
 
-    parts = {}
-    for name in ("train", "valid", "test"):
-        ids = set(load_gtzan(root, split=name, on_error="skip").track_ids.tolist())
-        parts[name] = np.flatnonzero([t in ids for t in track_ids])
-    train = np.concatenate([parts["train"], parts["valid"]])
-    if len(train) == 0 or len(parts["test"]) == 0:
+    if Path(args.data).expanduser().is_file():
+        raise CLIError(f"--data {Path(args.data).expanduser()}: the fault-filtered split "
+                       "needs a GTZAN folder, not a CSV file")
+    parts = ("train", "valid", "test") if args.command == "reproduce" else ("train", "valid")
+    return set().union(*(read_split(name) for name in parts))
+
+
+def _filtered_split(track_ids):
+    """Indices of (train+valid, test) of the fault-filtered split among ``track_ids``."""
+    from .datasets._gtzan import read_split
+
+    track_ids = np.asarray(track_ids)
+    train = np.flatnonzero(np.isin(track_ids, read_split("train") + read_split("valid")))
+    test = np.flatnonzero(np.isin(track_ids, read_split("test")))
+    if len(train) == 0 or len(test) == 0:
         raise CLIError("--split filtered: the data holds no track of the fault-filtered "
                        "train/valid or test lists")
-    return np.sort(train), parts["test"]
+    return train, test
 
 
 # --------------------------------------------------------------------------- reproduce
@@ -286,10 +295,12 @@ def _cmd_reproduce(args):
         cv = args.cv or SYNTH_CV
         source = f"synthetic ({len(y)} clips of {args.duration:g} s)"
     else:
+        # --split filtered: only the tracks of its lists are decoded
+        only_ids = _filtered_ids(args) if args.split == "filtered" else None
         X, y, track_ids, _ = _load_dataset(args.data, genres=args.genres, n_jobs=args.n_jobs,
-                                           progress=not args.quiet)
-        if args.split == "filtered":
-            split = _filtered_split(track_ids, args.data)
+                                           progress=not args.quiet, only_ids=only_ids)
+        if only_ids is not None:
+            split = _filtered_split(track_ids)
         cv = args.cv or GTZAN_CV
         source = f"{args.data} ({len(y)} readable tracks)"
     if split is None:  # stratified folds need each genre in (nearly) every fold
@@ -432,13 +443,8 @@ def _cmd_train(args):
         raise CLIError(f"unknown row {args.row!r}; choose from: {', '.join(ALL_ROWS)} "
                        "(list them with 'specgenre rows')")
     output = _check_output_path(args.output, option="-o")
-    if args.split == "filtered" and Path(args.data).expanduser().is_file():
-        raise CLIError("--split filtered needs a GTZAN folder as --data, not a CSV file")
-    only_ids = None
-    if args.split == "filtered":  # the fault-filtered train+valid tracks, decoded alone
-        from .datasets._gtzan import read_split
-
-        only_ids = set(read_split("train")) | set(read_split("valid"))
+    # --split filtered: the fault-filtered train+valid tracks, decoded alone
+    only_ids = _filtered_ids(args) if args.split == "filtered" else None
     root, bunch = _list_dataset(args.data, genres=args.genres, only_ids=only_ids)
     # decoded block by block: _fit_row drops each once turned into spectrograms/features
     blocks = _TrackBlocks(root, bunch, n_jobs=args.n_jobs, progress=not args.quiet,
