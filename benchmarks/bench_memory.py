@@ -10,7 +10,8 @@ torch and after training. Modes, side by side:
   block (``cli.TRAIN_BLOCK`` clips, as the command decodes them) while the row
   consumes them (``cli._fit_row``): each block is turned into spectrograms or
   features and dropped before the next is made; CNN and ResNet18 rows store float16
-  spectrograms and train with activation checkpointing.
+  spectrograms, and the CNN, ResNet18 and musicnn fine-tuning train with
+  ``checkpointing=True`` (:func:`specgenre.cli._memory_saving`).
 - ``nosave``: the same blocks, without the memory saving
   (``specgenre train --no-memory-saving``).
 - ``plain``: the plain way, ``make_row(row).fit(X, y)`` on all waveforms at once.

@@ -464,3 +464,45 @@ def test_beyond_rows_train_and_predict_on_dev_tracks(name, gtzan_dev, one_torch_
     if "finetune" not in name:
         # pretrained music embeddings separate classical, jazz and rock at once
         assert est.score(X, y) >= 0.9
+
+
+def test_checkpointing_fine_tunes_with_the_same_gradients(one_torch_thread):
+    import torch
+
+    from specgenre.musicnn import MusicnnNet
+    from specgenre.musicnn._finetune import MusicnnModule
+
+    def step(module, x, y):
+        module.train()
+        out = module(x)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        return out.detach(), {k: p.grad.clone() for k, p in module.named_parameters()}
+
+    torch.manual_seed(0)  # random weights: the architecture is what is tested
+    plain = MusicnnModule(MusicnnNet(), 3, dropout=0.0)
+    ckpt = MusicnnModule(MusicnnNet(), 3, dropout=0.0, checkpointing=True)
+    ckpt.load_state_dict(plain.state_dict())
+    ref = MusicnnModule(MusicnnNet(), 3, dropout=0.0).double()
+    ref.load_state_dict(plain.state_dict())
+    x, y = torch.randn(10, 1, 96, 187), torch.arange(10) % 3  # chunks of 8 and 2 patches
+    out_p, grads_p = step(plain, x, y)
+    out_c, grads_c = step(ckpt, x, y)
+    out_r, grads_r = step(ref, x.double(), y)
+
+    def err(a, b):
+        return float((a.double() - b).abs().max())
+
+    # held to a float64 run: checkpointing errs at most about as much as plain float32
+    assert err(out_c, out_r) <= 2 * err(out_p, out_r) + 1e-6
+    front = [k for k in grads_p if ".timbral." in k or ".temporal." in k]
+    assert len(front) == 20  # 5 filter banks: conv weight and bias, bn weight and bias
+    for k in grads_p:
+        scale = float(grads_r[k].abs().max())
+        assert err(grads_c[k], grads_r[k]) <= 3 * err(grads_p[k], grads_r[k]) + 1e-6 * scale, k
+    bufs_c, bufs_p, bufs_r = (dict(m.named_buffers()) for m in (ckpt, plain, ref))
+    for k in bufs_p:  # running statistics, updated once
+        if "num_batches" in k:
+            assert int(bufs_c[k]) == int(bufs_p[k]) == 1
+            continue
+        scale = float(bufs_r[k].abs().max())
+        assert err(bufs_c[k], bufs_r[k]) <= 3 * err(bufs_p[k], bufs_r[k]) + 1e-6 * scale, k

@@ -378,9 +378,11 @@ def _memory_saving(est):
     """Set a row's estimator to train in less memory, for the same model.
 
     The spectrograms are stored in float16 (``SpectrogramTransformer(dtype=
-    "float16")``: half the memory, within 0.063 dB) and ResNet18 trains with
-    activation checkpointing (``checkpointing=True``: the same weights, for about a
-    quarter more compute). Other rows are left as they are.
+    "float16")``: half the memory, within 0.063 dB) and the networks that have it
+    (the CNN, ResNet18, musicnn fine-tuning) train with ``checkpointing=True``:
+    activations recomputed in the backward pass instead of kept, with the same
+    gradients up to float32 round-off, for more compute. Other rows are left as
+    they are.
     """
     for key in est.get_params():
         if key.rsplit("__", 1)[-1] == "checkpointing":
@@ -847,13 +849,13 @@ def build_parser():
     t.add_argument("--device", help="torch device of a neural row, e.g. cuda (default cpu)")
     t.add_argument("--batch-size", type=int, default=None,
                    help="batch size of a neural row (default: the classifier's own, 32); "
-                        "training memory grows with it (about 45 MB per 30 s clip for "
-                        "cnn_30s_mel and 55 MB for ResNet18 with memory saving)")
+                        "training memory grows with it (about 27 MB per 30 s clip for "
+                        "cnn_30s_mel and 35 MB for ResNet18 with memory saving)")
     t.add_argument("--no-memory-saving", dest="memory_saving", action="store_false",
-                   help="store float32 spectrograms and train ResNet18 rows without "
-                        "activation checkpointing: about a fifth faster for ResNet18, "
-                        "but up to 1.2 GB more memory (30 s rows, batch 32); the same "
-                        "model either way but for the float16 rounding of the "
+                   help="store float32 spectrograms and train without activation "
+                        "checkpointing: 12-30%% less compute for the networks, but up to "
+                        "1.4 GB more memory (batch 32); the same model either way but "
+                        "for float32 round-off and the float16 rounding of the "
                         "spectrograms (< 0.07 dB)")
     t.add_argument("--n-jobs", type=int, default=None, help=jobs_help)
     t.add_argument("--random-state", type=int, default=0,

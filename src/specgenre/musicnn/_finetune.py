@@ -167,12 +167,22 @@ class MusicnnModule(nn.Module):
         as fixed affine maps, dropout off); only the new head learns.
     dropout : float
         Dropout before the head.
+    checkpointing : bool, default=False
+        musicnn's front end (its largest activations, at full resolution)
+        trains keeping only its input and batch statistics, and recomputes
+        each filter bank a few patches at a time in the backward pass
+        (:func:`~specgenre.networks._modules._chunked_conv_bn`). No effect on
+        vgg or with ``freeze="body"``.
     """
 
-    def __init__(self, net, n_classes, *, freeze=None, dropout=0.5):
+    def __init__(self, net, n_classes, *, freeze=None, dropout=0.5, checkpointing=False):
         super().__init__()
         self.net = net
         self.freeze = freeze
+        self.checkpointing = bool(checkpointing)
+        body = net.body
+        for block in [*getattr(body, "timbral", ()), *getattr(body, "temporal", ())]:
+            block.checkpointing = self.checkpointing
         net.head_dropout = nn.Dropout(dropout)
         net.head = nn.Linear(net.head_in_features, n_classes)
         if freeze == "body":
@@ -225,6 +235,12 @@ class MusicnnClassifier(_SpectrogramClassifier):
     freeze : {{"body", None}}, default=None
         "body": train the new head only (the pretrained layers stay as they
         are, batch norm included); None: fine-tune everything.
+    checkpointing : bool, default=False
+        Fine-tuning musicnn, keep less for the backward pass: the front end
+        keeps only its input and batch statistics, and recomputes each filter
+        bank a few patches at a time there. The same outputs, gradients and
+        batch-norm statistics up to float32 round-off (tested). No effect on
+        vgg or with ``freeze="body"``. ``specgenre train`` turns it on.
     weights_dir : str, path-like or None, default=None
         Folder with the official checkpoints instead of the installed
         ``musicnn`` package.
@@ -264,17 +280,20 @@ class MusicnnClassifier(_SpectrogramClassifier):
         **_SpectrogramClassifier._parameter_constraints,
         "model": [StrOptions(set(MUSICNN_MODELS))],
         "freeze": [StrOptions({"body"}), None],
+        "checkpointing": ["boolean"],
         "weights_dir": "no_validation",
         "lr": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(self, model="MSD_musicnn", *, freeze=None, weights_dir=None, max_epochs=20,
+    def __init__(self, model="MSD_musicnn", *, freeze=None, checkpointing=False,
+                 weights_dir=None, max_epochs=20,
                  lr=None, batch_size=32, weight_decay=1e-2, patience=5, valid_fraction=0.1,
                  freq_mask=0, time_mask=0, n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
                  db_range=(-80.0, 0.0), freq_pool=1, dropout=0.5, device="cpu", n_jobs=None,
                  callbacks=None, random_state=None, verbose=0):
         self.model = model
         self.freeze = freeze
+        self.checkpointing = checkpointing
         self.weights_dir = weights_dir
         super().__init__(**_common_params(locals()))
 
@@ -298,4 +317,5 @@ class MusicnnClassifier(_SpectrogramClassifier):
 
         weights_dir = None if self.weights_dir is None else os.fspath(self.weights_dir)
         net = load_musicnn(self.model, weights_dir=weights_dir)
-        return MusicnnModule(net, n_classes, freeze=self.freeze, dropout=self.dropout)
+        return MusicnnModule(net, n_classes, freeze=self.freeze, dropout=self.dropout,
+                             checkpointing=self.checkpointing)

@@ -78,6 +78,10 @@ def _bn_relu_conv_max(block, x):
     of those channels negated (exact), a few patches at a time.
     """
     conv, bn = block.conv, block.bn
+    if block.checkpointing and bn.training and torch.is_grad_enabled():
+        from ..networks._modules import _chunked_conv_bn  # fine-tuning: keep less
+
+        return _chunked_conv_bn(x, conv, bn, "last", relu_first=True)
     if bn.training or bn.running_mean is None:
         return bn(F.relu(conv(x))).amax(dim=3)
     sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
@@ -92,6 +96,9 @@ def _bn_relu_conv_max(block, x):
 class _TimbralBlock(nn.Module):
     """Conv (k_time x k_freq, time padded by 3, valid in frequency) -> ReLU -> BN -> max over freq."""
 
+    #: in training, keep less for the backward pass (``_chunked_conv_bn``)
+    checkpointing = False
+
     def __init__(self, filters, k_freq):
         super().__init__()
         self.conv = nn.Conv2d(1, filters, (7, k_freq), padding=(3, 0))
@@ -103,6 +110,9 @@ class _TimbralBlock(nn.Module):
 
 class _TemporalBlock(nn.Module):
     """Conv (k_time x 1, TF "same") -> ReLU -> BN -> max over freq."""
+
+    #: in training, keep less for the backward pass (``_chunked_conv_bn``)
+    checkpointing = False
 
     def __init__(self, filters, k_time):
         super().__init__()

@@ -684,6 +684,13 @@ class CNNClassifier(_SpectrogramClassifier):
     ----------
     channels : tuple of int, default=(16, 32, 64, 128)
         Output channels of the convolution blocks.
+    checkpointing : bool, default=False
+        Recompute instead of keep: in training the first block (the largest
+        activations, at full resolution) keeps only its input and the batch
+        statistics, and its backward pass recomputes the convolution a few
+        samples at a time. The same outputs, gradients and batch-norm
+        statistics up to float32 round-off (tested). ``specgenre train`` turns
+        it on; see :doc:`/user_guide/results` for the memory it saves.
 """ + _COMMON_DOC.format(max_epochs=30, lr="1e-3", lr_type="", lr_extra="",
                          dropout="0.3") + """
 
@@ -750,14 +757,16 @@ class CNNClassifier(_SpectrogramClassifier):
     _parameter_constraints = {
         **_SpectrogramClassifier._parameter_constraints,
         "channels": ["array-like"],
+        "checkpointing": ["boolean"],
     }
 
-    def __init__(self, *, channels=(16, 32, 64, 128), max_epochs=30, lr=1e-3, batch_size=32,
+    def __init__(self, *, channels=(16, 32, 64, 128), checkpointing=False, max_epochs=30, lr=1e-3, batch_size=32,
                  weight_decay=1e-2, patience=5, valid_fraction=0.1, freq_mask=0, time_mask=0,
                  n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0, db_range=(-80.0, 0.0),
                  freq_pool=1, dropout=0.3, device="cpu", n_jobs=None, callbacks=None,
                  random_state=None, verbose=0):
         self.channels = channels
+        self.checkpointing = checkpointing
         super().__init__(**_common_params(locals()))
 
     def _check_params(self):
@@ -774,7 +783,7 @@ class CNNClassifier(_SpectrogramClassifier):
         return SpectrogramCNN(
             n_classes, in_channels=input_shape[0], channels=tuple(int(c) for c in self.channels),
             dropout=self.dropout, db_range=_check_db_range(self.db_range),
-            freq_pool=self.freq_pool)
+            freq_pool=self.freq_pool, checkpointing=self.checkpointing)
 
 
 class ResNet18Classifier(_SpectrogramClassifier):
@@ -835,11 +844,11 @@ class ResNet18Classifier(_SpectrogramClassifier):
         Activation checkpointing: during training keep only the input of the
         stem (``conv1`` to ``maxpool``) and of each residual block, and run each
         again in its backward pass, instead of keeping every intermediate result
-        of the batch. The same outputs, gradients and batch-norm statistics
-        (tested), for about a quarter more compute. On 30 s mel input (128 x
-        1292) at batch 32, training takes 1.8 GB instead of 2.6 GB beyond the
-        imports (one CPU step, ``/usr/bin/time``-style peak RSS). ``specgenre
-        train`` turns it on.
+        of the batch; the stem's backward pass recomputes its convolution a few
+        samples at a time. The same outputs, gradients and batch-norm statistics
+        up to float32 round-off (tested), for about a quarter more compute.
+        ``specgenre train`` turns it on; see :doc:`/user_guide/results` for the
+        memory it saves.
 """ + _COMMON_DOC.format(
         max_epochs=20, lr="None", lr_type=" or None",
         lr_extra=" None: 1e-4 when ``pretrained``, else 1e-3.", dropout="0.0") + """
