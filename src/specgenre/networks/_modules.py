@@ -243,20 +243,21 @@ class _ChunkedConvBN(torch.autograd.Function):
         invstd = torch.rsqrt(var + bn.eps)
         count = y.numel() // y.shape[1]  # values per channel
         _update_running_stats(bn, mean, var, count)
-        scale = bn.weight * invstd
-        y.mul_(scale.view(1, -1, 1, 1)).add_((bn.bias - mean * scale).view(1, -1, 1, 1))
+        scale = (bn.weight * invstd).view(1, -1, 1, 1)
+        shift = bn.bias.view(1, -1, 1, 1) - mean.view(1, -1, 1, 1) * scale
+        y.mul_(scale).add_(shift)
         out = _max_with_indices(y, pool)[0]
         del y
         if not relu_first:
             out.clamp_min_(0.0)  # relu(max z) = max(relu z)
-        ctx.save_for_backward(x, mean, invstd, out)
+        ctx.save_for_backward(x, mean, invstd, scale, shift, out)
         ctx.conv, ctx.bn, ctx.pool, ctx.relu_first = conv, bn, pool, relu_first
         ctx.chunk, ctx.count = chunk, count
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, mean, invstd, out = ctx.saved_tensors
+        x, mean, invstd, scale, shift, out = ctx.saved_tensors
         conv, bn, pool, chunk = ctx.conv, ctx.bn, ctx.pool, ctx.chunk
         names = [name for name, _ in conv.named_parameters()]
         weights = [p.detach().requires_grad_() for _, p in conv.named_parameters()]
@@ -266,32 +267,48 @@ class _ChunkedConvBN(torch.autograd.Function):
         mean, invstd = mean.view(c), invstd.view(c)
         if out.dim() == 3:  # max over the last axis: (N, C, H) -> (N, C, H, 1)
             out, grad_out = out.unsqueeze(3), grad_out.unsqueeze(3)
-        if not ctx.relu_first:  # the ReLU after batch norm passes no gradient where out <= 0
-            grad_out = grad_out.masked_fill(out <= 0, 0.0)
+        dims = (0, 2, 3)
+
+        def pooled_grad(start):
+            """The gradient at the pooled output of the chunk at ``start``."""
+            g = grad_out[start:start + chunk]
+            if ctx.relu_first:
+                return g
+            # the ReLU after batch norm passes no gradient where the output is 0
+            return g.masked_fill(out[start:start + chunk] <= 0, 0.0)
 
         def normalise(y, start):
             """``(xhat, gz)``: normalised ``y`` (the chunk at ``start``) and the gradient
             at the batch-norm output."""
-            xhat = ((y.clamp_min(0.0) if ctx.relu_first else y) - mean).mul_(invstd)
-            idx = _max_with_indices(xhat * gamma + beta, pool)[1]
-            g = grad_out[start:start + chunk].flatten(2)
+            if ctx.relu_first:
+                y = y.clamp_min(0.0)
+            # the batch-norm output as the forward pass computed it (the same maxima)
+            idx = _max_with_indices(y * scale + shift, pool)[1]
+            xhat = (y - mean).mul_(invstd)
+            g = pooled_grad(start).flatten(2)
             gz = torch.zeros_like(xhat).flatten(2).scatter_add_(2, idx.flatten(2), g)
             return xhat, gz.view_as(xhat)
 
         # Batch norm's gradient needs sum(gz) and sum(gz * xhat) over the batch: sums over
         # the windows' maxima, where the batch-norm output is ``out``, so that
         # xhat = (out - beta) / gamma there. Recomputed instead where a gamma is 0.
-        if bool((gamma != 0).all()):
-            sum_g = grad_out.sum(dim=(0, 2, 3), keepdim=True)
-            sum_gx = (grad_out * (out - beta) / gamma).sum(dim=(0, 2, 3), keepdim=True)
-        else:
-            sum_g = sum_gx = 0.0
-            for start in range(0, len(x), chunk):
-                with torch.no_grad():
-                    xhat, gz = normalise(conv(x[start:start + chunk]), start)
-                sum_g = sum_g + gz.sum(dim=(0, 2, 3), keepdim=True)
-                sum_gx = sum_gx + (gz * xhat).sum(dim=(0, 2, 3), keepdim=True)
-                del xhat, gz
+        # Chunk by chunk, so that no temporary is the size of the whole output.
+        sum_g = sum_gx = 0.0
+        read_off = bool((gamma != 0).all())
+        for start in range(0, len(x), chunk):
+            if read_off:
+                g = pooled_grad(start)
+                sum_g = sum_g + g.sum(dim=dims, keepdim=True)
+                sum_gx = sum_gx + (g * (out[start:start + chunk] - beta)).sum(dim=dims,
+                                                                            keepdim=True)
+                continue
+            with torch.no_grad():
+                xhat, gz = normalise(conv(x[start:start + chunk]), start)
+            sum_g = sum_g + gz.sum(dim=dims, keepdim=True)
+            sum_gx = sum_gx + (gz * xhat).sum(dim=dims, keepdim=True)
+            del xhat, gz
+        if read_off:
+            sum_gx = sum_gx / gamma
         mean_g, mean_gx = sum_g / ctx.count, sum_gx / ctx.count
         grads_x, grads_w = [], [torch.zeros_like(w) for w in weights]
         for start in range(0, len(x), chunk):
