@@ -849,11 +849,11 @@ def build_parser():
     t.add_argument("--device", help="torch device of a neural row, e.g. cuda (default cpu)")
     t.add_argument("--batch-size", type=int, default=None,
                    help="batch size of a neural row (default: the classifier's own, 32); "
-                        "training memory grows with it (about 27 MB per 30 s clip for "
-                        "cnn_30s_mel and 35 MB for ResNet18 with memory saving)")
+                        "training memory grows with it (about 26 MB per 30 s clip for "
+                        "cnn_30s_mel and 38 MB for ResNet18 with memory saving)")
     t.add_argument("--no-memory-saving", dest="memory_saving", action="store_false",
                    help="store float32 spectrograms and train without activation "
-                        "checkpointing: 12-30%% less compute for the networks, but up to "
+                        "checkpointing: 13-26%% less compute for the networks, but up to "
                         "1.4 GB more memory (batch 32); the same model either way but "
                         "for float32 round-off and the float16 rounding of the "
                         "spectrograms (< 0.07 dB)")
