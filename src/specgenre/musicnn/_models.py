@@ -78,7 +78,7 @@ def _bn_relu_conv_max(block, x):
     of those channels negated (exact), a few patches at a time.
     """
     conv, bn = block.conv, block.bn
-    if block.checkpointing and bn.training and torch.is_grad_enabled():
+    if block.checkpointing and bn.training:
         from ..networks._modules import _chunked_conv_bn  # fine-tuning: keep less
 
         return _chunked_conv_bn(x, conv, bn, "last", relu_first=True)

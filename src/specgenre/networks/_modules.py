@@ -187,7 +187,8 @@ def _relu_max_pool2d(x, kernel_size, stride=None, padding=0):
     """``F.max_pool2d(F.relu(x), ...)`` with less memory kept for backward (same values)."""
     stride = kernel_size if stride is None else stride
     if not torch.is_grad_enabled() or not x.requires_grad:
-        return F.max_pool2d(F.relu(x), kernel_size, stride, padding)
+        # ReLU after the maximum: the same values, without a full-size ReLU output
+        return F.max_pool2d(x, kernel_size, stride, padding).clamp_min(0.0)
     return _ReluMaxPool2d.apply(x, kernel_size, stride, padding)
 
 
@@ -348,15 +349,20 @@ def _chunked_conv_bn(x, conv, bn, pool, *, relu_first=False, chunk=8):
     """The first layer of a network, ``conv -> BN -> ReLU -> max`` (``relu_first``: ReLU, BN).
 
     ``pool`` is ``(kernel_size, stride, padding)`` of a 2-D max-pooling or ``"last"``
-    (the maximum over the last axis). Outside training (or with gradients off, or
-    ``bn`` in eval mode) this is the plain computation; in training it is
-    :class:`_ChunkedConvBN`, which keeps far less for the backward pass.
+    (the maximum over the last axis). With ``bn`` in training mode (batch statistics)
+    it is :class:`_ChunkedConvBN`, which normalises in place and keeps far less for
+    the backward pass; with running statistics, the plain computation.
     """
     pool = pool if pool == "last" else tuple(pool)
-    if not (torch.is_grad_enabled() and bn.training and bn.affine):
+    if not (bn.training and bn.affine):  # running statistics: no batch sums to keep
         y = conv(x)
-        z = bn(F.relu(y)) if relu_first else F.relu(bn(y))
-        return z.amax(dim=3) if pool == "last" else F.max_pool2d(z, *pool)
+        if relu_first:
+            z = bn(F.relu(y))
+            return z.amax(dim=3) if pool == "last" else F.max_pool2d(z, *pool)
+        # ReLU after the maximum: the same values, without a full-size ReLU output
+        z = bn(y)
+        return (z.amax(dim=3) if pool == "last" else F.max_pool2d(z, *pool)).clamp_min(0.0)
+    # batch statistics, also without gradients (batch-norm recalibration): in place
     params = [p for _, p in conv.named_parameters()] + [bn.weight, bn.bias]
     return _ChunkedConvBN.apply(x, conv, bn, pool, bool(relu_first), int(chunk), *params)
 
