@@ -214,14 +214,13 @@ class _TrackBlocks:
                            f"than {self.min_genres} genres")
 
 
-def _filtered_ids(args):
-    """Track ids of the fault-filtered train+valid (and test) lists, for ``--split filtered``."""
+def _filtered_ids(data, parts):
+    """Track ids of the fault-filtered lists ``parts``, for ``--split filtered``."""
     from .datasets._gtzan import read_split
 
-    if Path(args.data).expanduser().is_file():
-        raise CLIError(f"--data {Path(args.data).expanduser()}: the fault-filtered split "
+    if Path(data).expanduser().is_file():
+        raise CLIError(f"--data {Path(data).expanduser()}: the fault-filtered split "
                        "needs a GTZAN folder, not a CSV file")
-    parts = ("train", "valid", "test") if args.command == "reproduce" else ("train", "valid")
     return set().union(*(read_split(name) for name in parts))
 
 
@@ -296,7 +295,8 @@ def _cmd_reproduce(args):
         source = f"synthetic ({len(y)} clips of {args.duration:g} s)"
     else:
         # --split filtered: only the tracks of its lists are decoded
-        only_ids = _filtered_ids(args) if args.split == "filtered" else None
+        only_ids = (_filtered_ids(args.data, ("train", "valid", "test"))
+                    if args.split == "filtered" else None)
         X, y, track_ids, _ = _load_dataset(args.data, genres=args.genres, n_jobs=args.n_jobs,
                                            progress=not args.quiet, only_ids=only_ids)
         if only_ids is not None:
@@ -446,7 +446,8 @@ def _cmd_train(args):
                        "(list them with 'specgenre rows')")
     output = _check_output_path(args.output, option="-o")
     # --split filtered: the fault-filtered train+valid tracks, decoded alone
-    only_ids = _filtered_ids(args) if args.split == "filtered" else None
+    only_ids = (_filtered_ids(args.data, ("train", "valid"))
+                if args.split == "filtered" else None)
     root, bunch = _list_dataset(args.data, genres=args.genres, only_ids=only_ids)
     # decoded block by block: _fit_row drops each once turned into spectrograms/features
     blocks = _TrackBlocks(root, bunch, n_jobs=args.n_jobs, progress=not args.quiet,

@@ -760,8 +760,8 @@ class CNNClassifier(_SpectrogramClassifier):
         "checkpointing": ["boolean"],
     }
 
-    def __init__(self, *, channels=(16, 32, 64, 128), checkpointing=False, max_epochs=30, lr=1e-3, batch_size=32,
-                 weight_decay=1e-2, patience=5, valid_fraction=0.1, freq_mask=0, time_mask=0,
+    def __init__(self, *, channels=(16, 32, 64, 128), checkpointing=False, max_epochs=30,
+                 lr=1e-3, batch_size=32, weight_decay=1e-2, patience=5, valid_fraction=0.1, freq_mask=0, time_mask=0,
                  n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0, db_range=(-80.0, 0.0),
                  freq_pool=1, dropout=0.3, device="cpu", n_jobs=None, callbacks=None,
                  random_state=None, verbose=0):

@@ -133,8 +133,8 @@ def _buffers_kept(module):
                 buf.copy_(value)
 
 
-def _run_segment(module, x, active, fn=None):
-    """``module(x)``, or ``fn(x)`` run by ``module``'s layers; checkpointed when ``active``.
+def _run_segment(module, x, active):
+    """``module(x)``, checkpointed when ``active``.
 
     Activation checkpointing (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant):
     only ``x`` is kept for the backward pass, and the segment runs forward a second
@@ -145,10 +145,9 @@ def _run_segment(module, x, active, fn=None):
     batch-norm running statistics are updated once per step, as without it. Only in
     training mode with gradients on; otherwise a plain call.
     """
-    fn = module if fn is None else fn
     if not (active and module.training and torch.is_grad_enabled()):
-        return fn(x)
-    return checkpoint(fn, x, use_reentrant=False, preserve_rng_state=True,
+        return module(x)
+    return checkpoint(module, x, use_reentrant=False, preserve_rng_state=True,
                       context_fn=lambda: (nullcontext(), _buffers_kept(module)))
 
 
@@ -490,9 +489,10 @@ class ResNet18Module(nn.Module):
     dropout : float, default=0.0
         Dropout before ``fc`` (torchvision's ResNet has none).
     checkpointing : bool, default=False
-        Activation checkpointing of the stem (``conv1`` to ``maxpool``) and of
-        each residual block: in training only their inputs are kept, and each
-        is run again in its backward pass (:func:`_run_segment`).
+        Activation checkpointing: in training the stem (``conv1`` to
+        ``maxpool``) runs as :func:`_chunked_conv_bn`, and each residual block
+        keeps only its input and is run again in its backward pass
+        (:func:`_run_segment`).
     """
 
     def __init__(self, n_classes, *, state_dict=None, db_range=(-80.0, 0.0), freq_pool=1,
