@@ -31,19 +31,19 @@ GENRES = (
 SPLITS = ("train", "valid", "test")
 
 #: Audio extensions recognised as GTZAN tracks (case-insensitive).
-AUDIO_EXTENSIONS = (".wav", ".au", ".flac", ".ogg")
+AUDIO_EXTENSIONS = (".wav", ".au", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 ON_ERROR = ("raise", "skip")
 
 # "<genre>.<5 digits>.<ext>"
-_TRACK_NAME = re.compile(r"^(?P<genre>[A-Za-z0-9_-]+)\.(?P<num>\d{5})\.(?P<ext>wav|au|flac|ogg)$", re.I)
+_TRACK_NAME = re.compile(r"^(?P<genre>[A-Za-z0-9_-]+)\.(?P<num>\d{5})\.(?P<ext>wav|au|flac|ogg|mp3|aiff|aif)$", re.I)
 
 # (sub-path of root, description) tried in order; the first one holding tracks wins
 _LAYOUTS = (
     (("genres_original",), "Kaggle: <root>/genres_original/<genre>/<genre>.000NN.wav"),
     (("Data", "genres_original"), "Kaggle zip: <root>/Data/genres_original/<genre>/<genre>.000NN.wav"),
     (("genres",), "original: <root>/genres/<genre>/<genre>.000NN.au"),
-    ((), "plain: <root>/<genre>/<genre>.000NN.{wav,au,flac,ogg}"),
+    ((), "plain: <root>/<genre>/<genre>.000NN.{wav,au,flac,ogg,mp3,aiff}"),
 )
 
 
@@ -182,7 +182,7 @@ def load_gtzan(root, *, split=None, genres=None, on_error="raise"):
     * Kaggle's copy, ``<root>/genres_original/<genre>/<genre>.000NN.wav``
       (also ``<root>/Data/genres_original/...`` as the Kaggle zip unpacks);
     * the original archive, ``<root>/genres/<genre>/<genre>.000NN.au``;
-    * any ``<root>/<genre>/<genre>.000NN.{wav,au,flac,ogg}`` tree, i.e.
+    * any ``<root>/<genre>/<genre>.000NN.{wav,au,flac,ogg,mp3,aiff}`` tree, i.e.
       ``root`` pointing at the genre folders themselves.
 
     Files whose names do not follow ``<genre>.<5 digits>.<ext>`` are ignored;
