@@ -1,0 +1,296 @@
+"""Collections of labelled audio files: genre folders, GTZAN's layouts, CSV files.
+
+A :class:`Collection` is the list of a user's tracks and their genres, not yet
+decoded. :func:`load_collection` finds it; :meth:`Collection.load` decodes it
+into equal-length waveforms (for :func:`~specgenre.evaluation.evaluate_rows`)
+and :meth:`Collection.blocks` decodes it block by block (for
+:func:`~specgenre.train_row`, which never holds every waveform at once).
+
+One skip policy everywhere: a file that cannot be read is left out, named once
+in a :class:`~specgenre.errors.SkippedFileWarning`, and recorded in
+:attr:`Collection.skipped`, which every command writes into what it produces
+(results, model file, feature table) and turns into exit code 1.
+"""
+
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CollectionError, SkippedFileWarning
+
+__all__ = ["SR", "Collection", "gtzan_filtered_split", "load_collection"]
+
+#: Sample rate of every waveform the rows take, in Hz.
+SR = 22050
+#: File suffixes read as CSV lists of ``path,genre`` rows.
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+@dataclass
+class Collection:
+    """Labelled audio files, found but not decoded.
+
+    Parameters
+    ----------
+    source : Path
+        The folder or CSV file the tracks were found in.
+    files : ndarray of str
+        Path of each track.
+    genres : ndarray of str
+        Genre of each track.
+    track_ids : ndarray of str
+        Id of each track: GTZAN's (``"jazz.00054"``) for GTZAN-named files,
+        else the path relative to the genre folders' parent (or as written in
+        the CSV file).
+    skipped : list of (str, str)
+        ``(path, reason)`` of every file left out so far because it could not
+        be read (when the collection was found, then when it was decoded).
+    gtzan_names : bool
+        Every track has a GTZAN id, so GTZAN's split lists apply.
+    """
+
+    source: Path
+    files: np.ndarray
+    genres: np.ndarray
+    track_ids: np.ndarray
+    skipped: list = field(default_factory=list)
+    gtzan_names: bool = False
+
+    def __len__(self):
+        return len(self.files)
+
+    @property
+    def genre_names(self):
+        """Sorted genres of the collection."""
+        return sorted(set(self.genres.tolist()))
+
+    def counts(self):
+        """Tracks per genre: ``{genre: count}`` in genre order."""
+        names, counts = np.unique(self.genres, return_counts=True)
+        return {str(g): int(c) for g, c in zip(names, counts)}
+
+    def subset(self, track_ids):
+        """The collection of the tracks whose id is in ``track_ids`` (files of others
+        are neither decoded nor reported)."""
+        keep = np.isin(self.track_ids, list(track_ids))
+        if not keep.any():
+            raise CollectionError(f"{self.source} holds none of the {len(track_ids)} tracks "
+                                  "asked for")
+        chosen = {str(f) for f in self.files[keep]}
+        return replace(self, files=self.files[keep], genres=self.genres[keep],
+                       track_ids=self.track_ids[keep],
+                       skipped=[(p, r) for p, r in self.skipped
+                                if Path(p).stem in set(track_ids) or p in chosen])
+
+    def gtzan_split(self, parts=("train", "valid", "test")):
+        """The tracks of GTZAN's fault-filtered lists ``parts`` (Kereliuk et al., 2015).
+
+        Raises :class:`~specgenre.errors.CollectionError` when the files are
+        not named like GTZAN's (``<genre>.<5 digits>.<ext>``): the lists name
+        GTZAN's tracks, and no other file can be matched to them.
+        """
+        from .datasets._gtzan import read_split
+
+        if not self.gtzan_names:
+            others = [t for t in self.track_ids if "/" in t or "\\" in t][:2]
+            raise CollectionError(
+                f"{self.source}: the fault-filtered split lists GTZAN's tracks, so it needs "
+                "files named like GTZAN's (<genre>.<5 digits>.<ext>); "
+                + (f"this collection has others, e.g. {', '.join(others)}" if others
+                   else "this collection is not a GTZAN folder"))
+        return self.subset(set().union(*(read_split(p) for p in parts)))
+
+    def _record(self, errors):
+        for err in errors:
+            self.skipped.append((err.path, err.reason))
+            warnings.warn(f"skipped {err.path}: {err.reason}", SkippedFileWarning, stacklevel=3)
+
+    def load(self, *, duration=30.0, n_jobs=None, progress=False, min_genres=2):
+        """Decode every track: ``(X, y, track_ids)`` of the readable ones.
+
+        Parameters
+        ----------
+        duration : float, default=30.0
+            Seconds per waveform (:func:`~specgenre.load_audio`: longer files
+            are cut after their first ``duration`` seconds, shorter ones of at
+            least 90 % of it padded, shorter still are unreadable).
+        n_jobs : int or None, default=None
+            Files decoded in parallel.
+        progress : bool, default=False
+            Show a progress bar.
+        min_genres : int, default=2
+            Fewest genres the readable tracks must hold.
+
+        Returns
+        -------
+        X : ndarray of shape (n_readable, round(duration * 22050)), float32
+        y : ndarray of str
+        track_ids : ndarray of str
+        """
+        from .audio import load_audio
+
+        X, kept, errors = load_audio(self.files, sr=SR, duration=duration, on_error="skip",
+                                     n_jobs=n_jobs, progress=progress)
+        self._record(errors)
+        self._check_readable(self.genres[kept], min_genres)
+        return X, self.genres[kept], self.track_ids[kept]
+
+    def blocks(self, *, block_size=64, duration=30.0, n_jobs=None, progress=False,
+               min_genres=2):
+        """Decode the tracks block by block, as they are iterated.
+
+        Returns an iterable of ``(X, y)`` blocks of at most ``block_size``
+        readable tracks (as :meth:`load` decodes them) with a ``len()`` (the
+        tracks listed) and ``n_used`` (the tracks yielded so far): each block
+        can be turned into spectrograms or features and dropped before the
+        next is decoded (2.6 GB of waveforms for GTZAN's 1000 clips are never
+        held at once).
+        """
+        return _Blocks(self, block_size, duration, n_jobs, progress, min_genres)
+
+    def _check_readable(self, genres_read, min_genres):
+        if len(genres_read) == 0:
+            raise CollectionError(f"{self.source}: no readable track")
+        if len(set(genres_read.tolist())) < min_genres:
+            raise CollectionError(f"{self.source}: the readable tracks hold fewer than "
+                                  f"{min_genres} genres")
+
+
+class _Blocks:
+    """Iterable of decoded blocks of a :class:`Collection` (see :meth:`Collection.blocks`)."""
+
+    def __init__(self, collection, block_size, duration, n_jobs, progress, min_genres):
+        self.collection, self.block_size, self.duration = collection, block_size, duration
+        self.n_jobs, self.progress, self.min_genres = n_jobs, progress, min_genres
+        self.n_used = 0
+
+    def __len__(self):
+        return len(self.collection)
+
+    def __iter__(self):
+        from tqdm.auto import tqdm
+
+        from .audio import load_audio
+
+        coll, read = self.collection, []
+        with tqdm(total=len(coll), desc="reading audio", unit="track",
+                  disable=not self.progress, leave=False) as bar:
+            for start in range(0, len(coll), self.block_size):
+                stop = min(start + self.block_size, len(coll))
+                part = load_audio(coll.files[start:stop], sr=SR, duration=self.duration,
+                                  on_error="skip", n_jobs=self.n_jobs)
+                coll._record(part.errors)
+                bar.update(stop - start)
+                X, y = part.X, coll.genres[start:stop][part.kept]
+                del part
+                if len(X):
+                    self.n_used += len(X)
+                    read.append(y)
+                    yield X, y
+                del X  # not kept while the next block is decoded
+        coll._check_readable(np.concatenate(read) if read else np.array([], dtype=str),
+                             self.min_genres)
+
+
+def load_collection(path, *, genres=None, min_genres=2):
+    """Find a collection of labelled audio files.
+
+    Parameters
+    ----------
+    path : str or path-like
+        One of:
+
+        - a folder of genre folders, ``<path>/<genre>/<any file name>`` (files
+          may lie deeper), in WAV, FLAC, MP3, OGG, AIFF or AU: see
+          :func:`~specgenre.datasets.load_audio_folder`; GTZAN's copies
+          (Kaggle's ``genres_original/``, the original ``genres/``) are
+          found as they are;
+        - a CSV file of ``path,genre`` rows (:func:`~specgenre.load_audio_csv`).
+    genres : list of str, optional
+        Keep only these genres.
+    min_genres : int, default=2
+        Fewest genres the collection must hold (2 to train a classifier; 1 for
+        a feature table).
+
+    Returns
+    -------
+    collection : Collection
+        Files whose header cannot be read are already left out, each named in
+        a :class:`~specgenre.errors.SkippedFileWarning` and listed in
+        ``collection.skipped``.
+
+    Raises
+    ------
+    specgenre.errors.CollectionError
+        When ``path`` is missing, holds no audio in genre folders, is an
+        unusable CSV file, or the selection holds fewer than ``min_genres``.
+
+    Examples
+    --------
+    >>> from specgenre import load_collection
+    >>> music = load_collection("~/Music/by-genre")  # doctest: +SKIP
+    >>> len(music), music.counts()  # doctest: +SKIP
+    (120, {'jazz': 70, 'rock': 50})
+    >>> X, y, ids = music.load()  # doctest: +SKIP
+    """
+    from .datasets import load_audio_csv, load_audio_folder
+
+    source = Path(path).expanduser()
+    if not source.exists():
+        raise CollectionError(f"{source}: no such folder or CSV file")
+    is_csv = source.is_file()
+    if is_csv and source.suffix.lower() not in _CSV_SUFFIXES:
+        raise CollectionError(f"{source} is a file, not a folder; give a folder of genre "
+                              "folders or a CSV file of path,genre rows")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if is_csv:
+                bunch = load_audio_csv(source, genres=genres, on_error="skip")
+            else:
+                bunch = load_audio_folder(source, genres=genres, on_error="skip")
+    except (ValueError, OSError, TypeError) as exc:
+        text = str(exc).strip().splitlines()
+        raise CollectionError(text[0].rstrip(".") if text else f"{source}: unusable") from None
+    for w in caught:  # skipped files: one warning each, in our words; others as they were
+        if not issubclass(w.category, SkippedFileWarning) and "skipped" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    coll = Collection(source, np.asarray(bunch.filenames), np.asarray(bunch.target),
+                      np.asarray(bunch.track_ids), [],
+                      gtzan_names=bool(bunch.get("gtzan_names", False)))
+    coll._record(_Skipped(p, r) for p, r in bunch.skipped)
+    if len(coll.genre_names) < min_genres:
+        raise CollectionError(f"{source}: found only the genre(s) {', '.join(coll.genre_names)}; "
+                              f"need at least {min_genres} to train a classifier")
+    return coll
+
+
+@dataclass
+class _Skipped:
+    path: str
+    reason: str
+
+
+def gtzan_filtered_split(track_ids):
+    """Positions of (train+valid, test) tracks of GTZAN's fault-filtered split in ``track_ids``.
+
+    Parameters
+    ----------
+    track_ids : array-like of str
+        GTZAN ids (``"jazz.00054"``), e.g. those :meth:`Collection.load` returns.
+
+    Returns
+    -------
+    train, test : ndarray of int
+    """
+    from .datasets._gtzan import read_split
+
+    track_ids = np.asarray(track_ids)
+    train = np.flatnonzero(np.isin(track_ids, read_split("train") + read_split("valid")))
+    test = np.flatnonzero(np.isin(track_ids, read_split("test")))
+    if len(train) == 0 or len(test) == 0:
+        raise CollectionError("the data holds no track of the fault-filtered train/valid or "
+                              "test lists")
+    return train, test
