@@ -8,7 +8,7 @@ block by block, each block of waveforms decoded, transformed and dropped, and th
 rest of the row fitted on that output: the peak is then the first step's output plus
 one block. The fitted estimator is the one ``est.fit(X, y)`` gives (tested).
 
-Used by ``specgenre train`` (:func:`specgenre.cli._fit_row`) and
+Used by :func:`specgenre.train_row` (``specgenre train``) and
 ``benchmarks/bench_memory.py``.
 """
 
@@ -57,7 +57,8 @@ def _transform_blocks(front, blocks, max_items, cut=None):
     return Xt[:row], np.concatenate(labels), per_item
 
 
-def fit_pipeline_blocks(pipe, blocks, max_items, cut=None, **fit_params):
+def fit_pipeline_blocks(pipe, blocks, max_items, cut=None, *, return_train_pred=False,
+                        **fit_params):
     """Fit a Pipeline on samples that arrive in blocks; return it.
 
     Parameters
@@ -77,15 +78,23 @@ def fit_pipeline_blocks(pipe, blocks, max_items, cut=None, **fit_params):
         Turns a block's items into the pipeline's samples, each item giving the
         same number (e.g. clips into their 3 s segments, which then take their
         clip's label). None: the items are the samples.
+    return_train_pred : bool, default=False
+        Also return the fitted pipeline's predictions for its training samples
+        (from the first step's outputs, which are still held: no recomputation).
     **fit_params : dict
         Passed to the fit of the remaining steps (``step__param`` keys).
+
+    Returns
+    -------
+    pipe : Pipeline
+        Fitted; with ``return_train_pred``, ``(pipe, predictions)``.
     """
     Xt, y, per_item = _transform_blocks(pipe.steps[0][1], blocks, max_items, cut)
     pipe[1:].fit(Xt, np.repeat(y, per_item), **fit_params)  # the same objects: in place
-    return pipe
+    return (pipe, np.asarray(pipe[1:].predict(Xt))) if return_train_pred else pipe
 
 
-def fit_aggregator_blocks(agg, blocks, max_clips, groups=None):
+def fit_aggregator_blocks(agg, blocks, max_clips, groups=None, *, return_train_pred=False):
     """Fit a :class:`~specgenre.TrackAggregator` over a Pipeline on blocks of clips.
 
     Each block is cut into segments by the aggregator's segmenter and turned by the
@@ -106,11 +115,14 @@ def fit_aggregator_blocks(agg, blocks, max_clips, groups=None):
         Most clips the blocks may hold in all.
     groups : array-like of shape (n_clips,), default=None
         As in ``agg.fit``.
+    return_train_pred : bool, default=False
+        Also return the inner model's predictions for the training segments
+        (from the first step's outputs, which are still held).
 
     Returns
     -------
     agg : TrackAggregator
-        Fitted.
+        Fitted; with ``return_train_pred``, ``(agg, segment predictions)``.
     """
     if isinstance(agg.segmenter, str) or not hasattr(agg.estimator, "steps"):
         raise TypeError("fit_aggregator_blocks needs a TrackAggregator that cuts waveforms "
@@ -133,5 +145,5 @@ def fit_aggregator_blocks(agg, blocks, max_clips, groups=None):
         pipe[1:].fit(Xt, y_segments, **params)
         return pipe
 
-    return agg._fit_segments(fit_inner, np.repeat(np.arange(n_clips), per_clip), n_clips,
-                             y, groups)
+    agg._fit_segments(fit_inner, np.repeat(np.arange(n_clips), per_clip), n_clips, y, groups)
+    return (agg, np.asarray(agg.estimator_[1:].predict(Xt))) if return_train_pred else agg

@@ -1,0 +1,213 @@
+"""Judging whole songs: cut into the model's windows, combined by the model's own vote.
+
+A row's model takes samples of one length: its 3 s segments for voting rows
+(and ``xgboost_3s``), its 30 s clip otherwise. A song of any length is cut into
+consecutive windows of that length from its start (the last partial window
+dropped); the windows are combined by the model's own vote
+(:meth:`TrackAggregator.vote <specgenre.TrackAggregator.vote>`): mean
+probabilities, or a majority vote for "3 s + MV" rows. A model without
+voting (30 s rows) averages its windows' probabilities. A song shorter than
+one window is padded with silence or looped, with a
+:class:`~specgenre.errors.ShortAudioWarning`, or refused.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ShortAudioWarning
+
+__all__ = ["Judgement", "judge", "judge_files", "write_judgements"]
+
+_SHORT = ("pad", "loop", "skip")
+
+
+@dataclass
+class Judgement:
+    """The verdict on one song.
+
+    Parameters
+    ----------
+    file : str
+        The song's file ("" for a waveform judged directly).
+    genre : str or None
+        The genre found (None when the file could not be judged).
+    scores : dict
+        ``{genre: score}`` for every class of the model: mean probabilities,
+        or, for majority-vote models, the share of windows voting for each
+        genre (``score_kind`` says which); the genre found has the largest.
+    score_kind : {"probability", "vote share"}
+    windows : int
+        Windows judged.
+    seconds : float
+        Length of the audio judged, in seconds (before any padding).
+    short : {None, "pad", "loop"}
+        How a song shorter than one window was filled (None: it was not short).
+    window_genres : list of str
+        Each window's own prediction, in order.
+    window_scores : ndarray or None
+        Each window's class probabilities (models that vote with them).
+    window_seconds : float
+        Length of one window, in seconds.
+    error : str
+        Why the file could not be judged ("" when it was).
+    """
+
+    file: str
+    genre: str | None = None
+    scores: dict = field(default_factory=dict)
+    score_kind: str = "probability"
+    windows: int = 0
+    seconds: float = 0.0
+    short: str | None = None
+    window_genres: list = field(default_factory=list)
+    window_scores: np.ndarray | None = None
+    window_seconds: float = 0.0
+    error: str = ""
+
+    def as_record(self, classes, *, windows=False):
+        """The verdict as a flat dict: file, genre, score kind, windows, seconds, short,
+        ``p_<genre>`` for each of ``classes``, error (and the window genres with
+        ``windows``)."""
+        record = {"file": self.file, "genre": self.genre or "", "score_kind": self.score_kind,
+                  "windows": self.windows, "seconds": self.seconds, "short": self.short or "",
+                  **{f"p_{c}": self.scores.get(c, "") for c in classes}, "error": self.error}
+        if windows:
+            record["window_genres"] = list(self.window_genres)
+        return record
+
+
+def _window_samples(model):
+    """Samples per window of a trained model (its segments', else its clips')."""
+    segmenter = getattr(model.estimator, "segmenter_", None)
+    if segmenter is not None:
+        return int(segmenter.segment_length_)
+    return int(round(model.window_seconds * model.sr))
+
+
+def judge(model, y, *, short="pad", file=""):
+    """Judge one decoded song.
+
+    Parameters
+    ----------
+    model : TrainedModel
+        As returned by :func:`~specgenre.train_row` or
+        :func:`~specgenre.load_model`.
+    y : ndarray of shape (n_samples,)
+        The song, mono, at ``model.sr``.
+    short : {"pad", "loop", "skip"}, default="pad"
+        A song shorter than one window: padded with silence, looped from its
+        start (both with a :class:`~specgenre.errors.ShortAudioWarning` naming
+        its length), or refused with a ``ValueError``.
+    file : str, default=""
+        Name of the song, for messages and the verdict.
+
+    Returns
+    -------
+    judgement : Judgement
+    """
+    from .aggregate import TrackAggregator, soft_vote
+
+    if short not in _SHORT:
+        raise ValueError(f"short must be one of {_SHORT}; got {short!r}.")
+    y = np.asarray(y, dtype=np.float32)
+    n = _window_samples(model)
+    seconds, filled = len(y) / model.sr, None
+    if len(y) < n:
+        what = f"{file or 'the audio'} lasts {seconds:.1f} s, shorter than the model's " \
+               f"{n / model.sr:g} s window"
+        if short == "skip":
+            raise ValueError(f"{what} (skipped; pad or loop it to judge it)")
+        filled = short
+        warnings.warn(f"{what}: {'padded with silence' if short == 'pad' else 'looped'} to "
+                      "fill it; the verdict is less reliable", ShortAudioWarning, stacklevel=2)
+        y = np.pad(y, (0, n - len(y)), mode="constant" if short == "pad" else "wrap")
+    k = len(y) // n
+    windows = y[:k * n].reshape(k, n)
+    est, classes = model.estimator, [str(c) for c in model.estimator.classes_]
+    if isinstance(est, TrackAggregator):
+        vote = est.vote(windows)
+        kind = "probability" if est.voting == "soft" else "vote share"
+        scores, window_genres, window_scores = vote.scores[0], vote.segment_labels, \
+            vote.segment_proba
+    else:  # a model of whole windows: mean of their probabilities
+        window_scores = np.asarray(est.predict_proba(windows), dtype=np.float64)
+        scores = soft_vote(window_scores, np.zeros(k, dtype=np.intp))[0]
+        window_genres, kind = np.asarray(est.classes_)[np.argmax(window_scores, axis=1)], \
+            "probability"
+    return Judgement(file=str(file), genre=classes[int(np.argmax(scores))],
+                     scores={c: float(s) for c, s in zip(classes, scores)}, score_kind=kind,
+                     windows=k, seconds=round(seconds, 3), short=filled,
+                     window_genres=[str(g) for g in window_genres], window_scores=window_scores,
+                     window_seconds=n / model.sr)
+
+
+def judge_files(model, files, *, max_seconds=None, short="pad", on_error="skip"):
+    """Judge audio files, each whole (or its first ``max_seconds``).
+
+    Parameters
+    ----------
+    model : TrainedModel
+    files : iterable of str or path-like
+        WAV, FLAC, MP3, OGG, AIFF, AU files, any sample rate, mono or stereo.
+    max_seconds : float, optional
+        Judge only the first ``max_seconds`` of each file.
+    short : {"pad", "loop", "skip"}, default="pad"
+        See :func:`judge`.
+    on_error : {"skip", "raise"}, default="skip"
+        ``"skip"``: a file that cannot be read or judged gets a
+        :class:`Judgement` with ``error`` set, and the others go on.
+
+    Yields
+    ------
+    judgement : Judgement
+        One per file, in order, as soon as it is judged.
+    """
+    from .audio import AudioLoadError, read_audio
+
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"on_error must be 'skip' or 'raise'; got {on_error!r}.")
+    for path in files:
+        try:
+            y, _ = read_audio(path, sr=model.sr)
+            if max_seconds:
+                y = y[:int(round(max_seconds * model.sr))]
+            yield judge(model, y, short=short, file=str(path))
+        except (AudioLoadError, ValueError) as exc:
+            if on_error == "raise":
+                raise
+            reason = exc.reason if isinstance(exc, AudioLoadError) else str(exc)
+            yield Judgement(file=str(path), error=reason.removeprefix(f"{path} "))
+
+
+def write_judgements(judgements, fh, *, fmt="csv", classes, windows=False):
+    """Write verdicts to the open text file ``fh`` as CSV or JSON.
+
+    Parameters
+    ----------
+    judgements : list of Judgement
+    fh : file object
+        Opened for writing text (``newline=""`` for CSV).
+    fmt : {"csv", "json"}, default="csv"
+        CSV: one line per file (:meth:`Judgement.as_record`, without window
+        genres); JSON: a list of records.
+    classes : list of str
+        The model's genres (one ``p_<genre>`` column each).
+    windows : bool, default=False
+        JSON only: add each file's window genres.
+    """
+    import csv
+    import json
+
+    records = [j.as_record(classes, windows=windows and fmt == "json") for j in judgements]
+    if fmt == "json":
+        json.dump(records, fh, indent=1)
+        fh.write("\n")
+    elif fmt == "csv":
+        fields = list(Judgement("").as_record(classes))
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        raise ValueError(f"fmt must be 'csv' or 'json'; got {fmt!r}.")
