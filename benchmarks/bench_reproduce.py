@@ -1,6 +1,6 @@
 """Time ``evaluate_rows`` on the three XGBoost rows with and without its caches.
 
-``specgenre reproduce`` (``specgenre.reproduce.evaluate_rows``) computes each
+``specgenre reproduce`` (``specgenre.evaluation.evaluate_rows``) computes each
 clip's features (and each 3 s segment's) once per setting for all folds and
 rows, and fits ``xgboost_3s`` and ``xgboost_3s_mv`` (the same XGBoost on the
 same segments) once per fold. ``cache=False`` recomputes the features of the
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from specgenre import make_genre_clips
-from specgenre.reproduce import evaluate_rows
+from specgenre.evaluation import evaluate_rows
 
 ROWS = ["xgboost_30s", "xgboost_3s", "xgboost_3s_mv"]
 

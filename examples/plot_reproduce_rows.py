@@ -43,7 +43,8 @@ from specgenre import (
     make_genre_clips,
     make_row,
 )
-from specgenre.reproduce import RowResult, evaluate_rows, format_table
+from specgenre.evaluation import RowResult, evaluate_rows
+from specgenre.report import format_table
 
 # %%
 # Data and folds
@@ -68,7 +69,7 @@ for name in ["cnn_30s_mel", "resnet18_scratch_3s_prob_db", "xgboost_30s", "xgboo
 # %%
 # The neural rows, with ``evaluate_rows``
 # ---------------------------------------
-# ``specgenre.reproduce.evaluate_rows`` is what ``specgenre reproduce``
+# ``specgenre.evaluation.evaluate_rows`` is what ``specgenre reproduce``
 # runs: for each row it builds a fresh estimator with
 # :func:`~specgenre.make_row`, fits it on the clips of each training fold
 # and scores it on the clips of the test fold (``cv=3`` makes the same

@@ -1,4 +1,5 @@
-"""Tests of the reproduce harness (specgenre.reproduce): folds, caching, outcomes, files."""
+"""Tests of the harness ``specgenre reproduce`` runs: folds, caching, outcomes (evaluation), files
+(report)."""
 
 import csv
 
@@ -7,23 +8,25 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-import specgenre.reproduce as reproduce
+import specgenre.evaluation as evaluation
 from specgenre import (
+    ALL_ROWS,
+    STUDY_ROWS,
     ClipSegmenter,
     FeatureExtractor,
     PretrainedWeightsNotFoundError,
     TrackAggregator,
     make_genre_clips,
+    make_row,
 )
-from specgenre.reproduce import (
+from specgenre.evaluation import (
     RowResult,
     accepted_params,
     check_params,
     evaluate_row,
     evaluate_rows,
-    format_table,
-    write_results,
 )
+from specgenre.report import format_table, write_results
 
 XGB_ROWS = ["xgboost_30s", "xgboost_3s", "xgboost_3s_mv"]
 
@@ -130,7 +133,7 @@ def _raising(exc):
 ])
 def test_only_missing_weights_skip_a_row(clips, monkeypatch, exc, status):
     X, y, _ = clips
-    monkeypatch.setattr(reproduce, "make_row", lambda name, **kw: make_pipeline(
+    monkeypatch.setattr(evaluation, "make_row", lambda name, **kw: make_pipeline(
         FeatureExtractor(), _raising(exc)))
     r = evaluate_row("resnet18_pretrained_30s_mel", X, y, cv=2)
     assert r.status == status and str(exc) in r.message
@@ -157,7 +160,7 @@ def test_rows_differing_only_in_voting_share_their_fits(clips, monkeypatch):
         inner = make_pipeline(FeatureExtractor(), CountingLogisticRegression(max_iter=200, **kw))
         return TrackAggregator(inner, segmenter=ClipSegmenter(3.0), voting=voting)
 
-    monkeypatch.setattr(reproduce, "make_row", fake_row)
+    monkeypatch.setattr(evaluation, "make_row", fake_row)
     rows = ["resnet18_scratch_3s_mv_db", "resnet18_scratch_3s_prob_db"]
     mv, prob = evaluate_rows(rows, X, y, cv=2)
     assert len(fits) == 2  # one fit per fold, for both rows
@@ -250,7 +253,8 @@ def test_write_results_writes_every_row_file(clips, tmp_path):
     assert "[confusion](xgboost_30s/confusion_matrix.png)" in md
     summary = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
     assert [r["row"] for r in summary] == [r.row for r in results]
-    assert summary[0] == {k: str(v) for k, v in results[0].as_dict().items()}
+    assert summary[0] == {**{k: str(v) for k, v in results[0].as_dict().items()},
+                          "skipped_files": "0"}
     assert summary[2]["status"] == "skipped" and summary[2]["n_folds"] == "0"
 
 
@@ -287,16 +291,206 @@ def test_folds_fitted_in_parallel_give_the_serial_results(clips, count_features)
             np.testing.assert_array_equal(a.predictions["proba"], b.predictions["proba"])
     assert "reuses the models fitted" in " ".join(parallel[2].notes)
     # the features of xgboost_3s were computed in this process, once per segment
-    # in each run (the parent fills the cache before handing it to the workers)
+    # in each run (the parent computes them before handing them to the workers)
     assert count_features == {3 * 22050: 2 * len(y) * 2}
 
 
 def test_fold_workers_are_bounded_by_the_folds_to_fit(monkeypatch):
-    monkeypatch.setattr(reproduce.os, "cpu_count", lambda: 4)
-    assert reproduce._fold_workers(None, 3) == 1
-    assert reproduce._fold_workers(2, 3) == 2
-    assert reproduce._fold_workers(8, 3) == 3
-    assert reproduce._fold_workers(-1, 3) == 3
-    assert reproduce._fold_workers(-1, 10) == 4
-    assert reproduce._fold_workers(-2, 10) == 3
-    assert reproduce._fold_workers(4, 1) == 1  # one fit (or none): no worker processes
+    monkeypatch.setattr(evaluation.os, "cpu_count", lambda: 4)
+    assert evaluation._fold_workers(None, 3) == 1
+    assert evaluation._fold_workers(2, 3) == 2
+    assert evaluation._fold_workers(8, 3) == 3
+    assert evaluation._fold_workers(-1, 3) == 3
+    assert evaluation._fold_workers(-1, 10) == 4
+    assert evaluation._fold_workers(-2, 10) == 3
+    assert evaluation._fold_workers(4, 1) == 1  # one fit (or none): no worker processes
+
+
+# --------------------------------------------------------------------------- parallel folds
+def _run(X, y, ids, fold_jobs=None, **kw):
+    return evaluation._Run(X, y, cv=2, split=None, random_state=0, n_jobs=None,
+                           params={"n_estimators": 3}, progress=False, track_ids=ids,
+                           cache=True, fold_jobs=fold_jobs, **kw)
+
+
+@pytest.mark.parametrize("name", ["xgboost_3s_mv", "xgboost_3s", "xgboost_30s"])
+def test_workers_are_handed_exactly_what_their_front_step_is_given(clips, name):
+    """The parent computes the front step's inputs (3 s segments for a voting row)."""
+    X, y, ids = clips
+    runs, results = {}, {}
+    for jobs in (None, 2):
+        runs[jobs] = run = _run(X, y, ids, fold_jobs=jobs)
+        est, applied = run.build(name)
+        results[jobs] = run.evaluate(name, est, applied)
+        assert results[jobs].status == "ok", results[jobs].message
+    serial, parallel = runs[None], runs[2]
+    clip_row = name == "xgboost_30s"
+    # each input once, shaped as the front step gets it: a clip, or a 3 s segment
+    # (cut inside the TrackAggregator of xgboost_3s_mv)
+    assert parallel.cache.computed == (len(X) if clip_row else 2 * len(X))
+    assert {shape for _, shape in parallel.cache.settings()} == {
+        X.shape[1:] if clip_row else (3 * 22050,)}
+    # the workers computed nothing, and looked up all that the serial run's front step
+    # was asked for (training and test inputs of both folds, tie-breaks included)
+    assert parallel.cache.worker_computed == 0
+    assert parallel.cache.worker_reused == serial.cache.computed + serial.cache.reused > 0
+    assert results[None].scores == results[2].scores
+
+
+def test_folds_are_disjoint_by_track(clips):
+    X, y, ids = clips
+    # two excerpts of each track: the folds keep a track's clips together
+    X2, y2, ids2 = np.concatenate([X, X[:, ::-1].copy()]), np.r_[y, y], np.r_[ids, ids]
+    for name in ["xgboost_30s", "xgboost_3s"]:  # clip-level and segment-level samples
+        run = _run(X2, y2, ids2)
+        folds = run.fold_data(STUDY_ROWS[name])
+        assert len(folds) == 2
+        for (train, test), ((_, _, clip_train), (_, _, clip_test)) in zip(run.folds, folds):
+            train_tracks, test_tracks = set(ids2[train][clip_train]), set(ids2[test][clip_test])
+            assert not train_tracks & test_tracks, name
+            assert train_tracks | test_tracks == set(ids)
+    r = evaluate_row("xgboost_3s", X2, y2, cv=2, params={"n_estimators": 3}, track_ids=ids2)
+    fold_of = {}
+    for track, fold in zip(r.predictions["track"], r.predictions["fold"]):
+        fold_of.setdefault(track, set()).add(fold)
+    assert len(fold_of) == len(ids) and all(len(f) == 1 for f in fold_of.values())
+    assert r.n_tracks == len(ids)
+    # a fixed split with a track on both sides is refused
+    with pytest.raises(ValueError, match=f"split: 1 track.*{ids[0]}"):
+        evaluate_row("xgboost_30s", X2, y2, split=(np.arange(3), np.array([len(X)])),
+                     track_ids=ids2)
+
+
+def test_fold_models_from_workers_carry_no_cached_outputs(clips):
+    import pickle
+
+    from specgenre._cache import _CachedFront
+
+    X, y, ids = clips
+    run = _run(X, y, ids, fold_jobs=2)
+    name = "xgboost_3s"
+    est, applied = run.build(name)
+    key = evaluation._fit_key(est, STUDY_ROWS[name])
+    assert run.evaluate(name, est, applied, key=key, keep_fit=True).status == "ok"
+    models = run.fitted[key]  # fitted in the workers, kept for another row
+    assert len(models) == 2 and run.cache.n_stored() == 2 * len(X)
+    (table,) = run.cache._tables.values()
+    output = next(iter(table.values()))
+    sizes = []
+    for model in models:
+        front = model.steps[0][1]
+        assert isinstance(front, _CachedFront)
+        assert front.cache is run.cache  # back in the parent: its own cache again
+        pickled = pickle.dumps(model)
+        assert output.tobytes() not in pickled
+        sizes.append(len(pickled))
+    assert len(pickle.dumps(run.cache)) < 200  # a cache pickles as its token
+    run.cache.keep(set())  # the same pickles with the parent's tables emptied
+    assert [len(pickle.dumps(m)) for m in models] == sizes
+
+
+# --------------------------------------------------------------------------- declared facts
+def test_weights_to_load_follow_declarations_not_names():
+    def kinds(name, **params):
+        est = make_row(name, **params)
+        return [kind for kind, _ in evaluation._weights_needed(ALL_ROWS[name], est)]
+
+    assert kinds("resnet18_scratch_30s_mel") == []
+    assert kinds("resnet18_scratch_30s_mel", pretrained=True) == ["imagenet"]  # --param
+    assert kinds("resnet18_pretrained_3s_mv_db") == ["imagenet"]
+    assert kinds("resnet18_pretrained_3s_mv_db", pretrained=False) == []
+    assert kinds("xgboost_3s_mv") == [] and kinds("cnn_30s_mel") == []
+    pytest.importorskip("torch")
+    from specgenre.musicnn import MusicnnClassifier, MusicnnEmbedding
+
+    for name, cls in [("musicnn_msd_svm_30s", MusicnnEmbedding),
+                      ("musicnn_msd_3s_prob", MusicnnEmbedding),
+                      ("musicnn_finetune_3s_prob", MusicnnClassifier)]:
+        (kind, part), = evaluation._weights_needed(ALL_ROWS[name], make_row(name))
+        assert kind == "musicnn" and isinstance(part, cls), name
+
+
+# --------------------------------------------------------------------------- metrics
+def test_rows_report_balanced_accuracy_and_macro_f1_per_fold(clips, tmp_path):
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    X, y, ids = clips
+    r = evaluate_row("xgboost_30s", X, y, cv=3, params={"n_estimators": 5}, track_ids=ids)
+    p = r.predictions
+    assert len(r.balanced_accuracy_scores) == len(r.macro_f1_scores) == 3
+    for fold in range(3):
+        m = p["fold"] == fold
+        assert r.balanced_accuracy_scores[fold] == pytest.approx(
+            balanced_accuracy_score(p["y_true"][m], p["y_pred"][m]))
+        assert r.macro_f1_scores[fold] == pytest.approx(
+            f1_score(p["y_true"][m], p["y_pred"][m], average="macro", zero_division=0))
+    assert r.balanced_accuracy_mean == pytest.approx(np.mean(r.balanced_accuracy_scores))
+    assert r.balanced_accuracy_std == pytest.approx(np.std(r.balanced_accuracy_scores))
+    assert r.macro_f1_mean == pytest.approx(np.mean(r.macro_f1_scores))
+    assert r.macro_f1_std == pytest.approx(np.std(r.macro_f1_scores))
+    write_results([r], tmp_path)
+    (line,) = csv.DictReader(open(tmp_path / "results.csv"))
+    assert line["balanced_accuracy_mean"] == f"{r.balanced_accuracy_mean:.4f}"
+    assert line["balanced_accuracy_std"] == f"{r.balanced_accuracy_std:.4f}"
+    assert line["macro_f1_mean"] == f"{r.macro_f1_mean:.4f}"
+    assert line["macro_f1_std"] == f"{r.macro_f1_std:.4f}"
+
+
+def test_tables_show_each_metric_as_mean_and_std():
+    ok = RowResult("xgboost_30s", "t", 0.74, "p", scores=[0.5, 0.7], n_tracks=12,
+                   balanced_accuracy_scores=[0.4, 0.6], macro_f1_scores=[0.2, 0.4])
+    failed = RowResult("cnn_30s_mel", "t", 0.66, "p", status="failed", message="boom")
+    for markdown in (False, True):
+        text = format_table([ok, failed], markdown=markdown)
+        header, _, first, second = text.splitlines()[:4]
+        assert "balanced accuracy" in header and "macro F1" in header
+        assert "60.0% +- 10.0" in first and "50.0% +- 10.0" in first
+        assert "30.0% +- 10.0" in first
+        assert "failed" in second and "+-" not in second
+    assert failed.as_dict()["macro_f1_mean"] == "nan"
+    one_fold = RowResult("x", "t", None, "p", scores=[0.5], balanced_accuracy_scores=[0.25],
+                         macro_f1_scores=[0.125])
+    assert "25.0%" in format_table([one_fold]).splitlines()[2]
+    assert np.isnan(one_fold.macro_f1_std)
+
+
+def test_write_results_names_the_input_files_it_skipped(tmp_path):
+    from pathlib import Path
+
+    results = [RowResult("xgboost_30s", "t", 0.74, "p", scores=[0.5, 0.7], n_tracks=10),
+               RowResult("cnn_30s_mel", "t", 0.66, "p", status="failed", message="x")]
+    skipped = [("/data/jazz/jazz.00054.wav", "cannot decode: the file is empty"),
+               (Path("/data/rock/rock.00001.au"), "LibsndfileError:\n unknown format")]
+    write_results(results, tmp_path / "out", skipped=skipped, meta={"data": "/data"})
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "## Skipped input files" in md
+    assert "2 input file(s) could not be read, so 2 track(s) were dropped" in md
+    assert "- `/data/jazz/jazz.00054.wav`: cannot decode: the file is empty" in md
+    assert "- `/data/rock/rock.00001.au`: LibsndfileError: unknown format" in md
+    assert md.index("| xgboost_30s") < md.index("## Skipped input files")
+    lines = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert [line["skipped_files"] for line in lines] == ["2", "2"]
+    # nothing skipped: no section, a count of zero
+    write_results(results, tmp_path / "none")
+    assert "Skipped" not in (tmp_path / "none" / "results.md").read_text()
+    lines = list(csv.DictReader(open(tmp_path / "none" / "results.csv")))
+    assert [line["skipped_files"] for line in lines] == ["0", "0"]
+
+
+def test_confusion_picture_shows_counts_beside_recall():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from specgenre.plotting import plot_confusion_matrix
+
+    y = np.array(["a", "a", "a", "b"])
+    pred = np.array(["a", "a", "b", "b"])
+
+    def texts(**kw):
+        disp = plot_confusion_matrix(y, pred, ax=Figure().subplots(), **kw)
+        return [[t.get_text() for t in row] for row in disp.text_]
+
+    assert texts(counts=True) == [["0.67\n(2)", "0.33\n(1)"], ["0.00\n(0)", "1.00\n(1)"]]
+    assert texts(counts=True, labels=["b", "a"])[0] == ["1.00\n(1)", "0.00\n(0)"]
+    assert texts() == [["0.67", "0.33"], ["0.00", "1.00"]]
+    assert texts(counts=True, normalize=None) == [["2", "1"], ["0", "1"]]

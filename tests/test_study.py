@@ -359,3 +359,77 @@ def test_one_grid_search_covers_the_3s_neural_rows(random_imagenet_weights):
     for name, row in STUDY_ROWS.items():
         if row.model == "resnet18" and row.input == "3s":
             assert (row.scale, row.pretrained, row.voting) in candidates, name
+
+
+# --------------------------------------------------------------------------
+# facts a harness reads off a row, declared (not guessed from names)
+# --------------------------------------------------------------------------
+
+
+def test_rows_declare_weights_head_and_whether_predict_is_the_proba_argmax():
+    from specgenre.study import ALL_ROWS
+
+    for row in ALL_ROWS.values():
+        expected = {"resnet18": "imagenet" if row.pretrained else None,
+                    "musicnn": "musicnn"}.get(row.model)
+        assert row.weights == expected, row.name
+        assert (row.head is None) == (row.model != "musicnn"), row.name
+    heads = {n: r.head for n, r in ALL_ROWS.items() if r.model == "musicnn"}
+    assert heads == {"musicnn_msd_svm_30s": "svm", "musicnn_msd_3s_mv": "svm",
+                     "musicnn_msd_3s_prob": "svm", "musicnn_finetune_3s_prob": "finetune"}
+    assert ALL_ROWS["musicnn_finetune_3s_prob"].title == "musicnn MSD fine-tuned, 3 s + Prob"
+    assert ALL_ROWS["musicnn_msd_3s_mv"].title == "musicnn MSD embedding + SVM, 3 s + MV"
+    # networks, XGBoost and soft votes predict the argmax of their probabilities; the
+    # SVM rows without a soft vote are not declared so
+    assert {n for n, r in ALL_ROWS.items() if not r.predict_is_proba_argmax} == {
+        "musicnn_msd_svm_30s", "musicnn_msd_3s_mv"}
+
+
+def test_xgboost_predict_is_the_argmax_of_its_probabilities(rng):
+    # what predict_is_proba_argmax=True lets a harness rely on
+    X = rng.normal(size=(60, 4)) + np.repeat(np.arange(3), 20)[:, None]
+    y = np.repeat(["jazz", "pop", "rock"], 20)
+    est = make_row("xgboost_30s", source="features", n_estimators=5, random_state=0).fit(X, y)
+    proba = est.predict_proba(X)
+    assert est.predict(X).tolist() == est.classes_[np.argmax(proba, axis=1)].tolist()
+
+
+def test_musicnn_svm_rows_calibrate_for_the_soft_vote_only(rng):
+    # SVC's probability parameter is deprecated (scikit-learn 1.9): the soft vote takes
+    # Platt-scaled probabilities from CalibratedClassifierCV(SVC(), ensemble=False);
+    # the other SVM rows never pass probability at all
+    import warnings
+
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    from specgenre.study import ALL_ROWS
+
+    names = ["musicnn_msd_svm_30s", "musicnn_msd_3s_mv", "musicnn_msd_3s_prob"]
+    X = rng.normal(size=(60, 8)) + np.repeat(np.arange(3), 20)[:, None]
+    y = np.repeat(["jazz", "pop", "rock"], 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        for name in names:
+            row = ALL_ROWS[name]
+            est = make_row(name, random_state=0, C=2.0)
+            pipe = est if row.voting is None else est.estimator
+            assert isinstance(est, TrackAggregator) == (row.voting is not None)
+            assert [n for n, _ in pipe.steps] == ["embedding", "scaler", "svm"]
+            svm = pipe.named_steps["svm"]
+            if row.voting == "soft":
+                assert isinstance(svm, CalibratedClassifierCV)
+                assert svm.ensemble is False and svm.method == "sigmoid"
+                svc = svm.estimator
+            else:
+                svc = svm
+            assert type(svc) is SVC and classifier_of(est) is svc and svc.C == 2.0
+            assert svc.get_params()["probability"] in ("deprecated", False)  # never set
+            # the row's own scaler and SVM (its embedding left out) on numeric rows
+            head = pipe[1:].fit(X, y)
+            assert hasattr(head, "predict_proba") == (row.voting == "soft")
+            if row.voting == "soft":
+                proba = head.predict_proba(X)
+                np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+                assert head.predict(X).tolist() == head.classes_[proba.argmax(1)].tolist()

@@ -21,7 +21,7 @@ def _axes(ax, **subplots):
 
 
 def plot_confusion_matrix(y_true, y_pred, *, labels=None, normalize="true", ax=None,
-                          title=None):
+                          title=None, counts=False):
     """Confusion matrix of genre predictions, rows normalised to recall by default.
 
     Parameters
@@ -34,18 +34,32 @@ def plot_confusion_matrix(y_true, y_pred, *, labels=None, normalize="true", ax=N
         As in :func:`sklearn.metrics.confusion_matrix`.
     ax : matplotlib Axes, optional
     title : str, optional
+    counts : bool, default=False
+        With ``normalize``, also write the number of samples under each
+        cell's share, e.g. ``"0.85\n(17)"``: a recall of 0.50 reads
+        differently over 2 clips than over 100. Ignored without
+        ``normalize`` (the cells are counts already).
 
     Returns
     -------
     display : sklearn.metrics.ConfusionMatrixDisplay
+        ``display.confusion_matrix`` holds the normalised shares (or counts);
+        ``display.text_`` the cells' texts.
     """
-    from sklearn.metrics import ConfusionMatrixDisplay
+    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+    from sklearn.utils.multiclass import unique_labels
 
     ax = _axes(ax, figsize=(7, 6))
     disp = ConfusionMatrixDisplay.from_predictions(
         y_true, y_pred, labels=labels, normalize=normalize, ax=ax, colorbar=False,
         values_format=".2f" if normalize else "d", xticks_rotation=45, cmap="Blues",
     )
+    if counts and normalize:
+        order = unique_labels(y_true, y_pred) if labels is None else labels
+        n = confusion_matrix(y_true, y_pred, labels=order)
+        for (i, j), text in np.ndenumerate(disp.text_):
+            text.set_text(f"{disp.confusion_matrix[i, j]:.2f}\n({n[i, j]})")
+            text.set_fontsize("small")
     acc = float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
     ax.set_title(title or f"accuracy {acc:.1%}")
     ax.figure.tight_layout()

@@ -66,8 +66,8 @@ class StudyRow:
     ----------
     name : str
         Identifier, e.g. ``"resnet18_pretrained_3s_mv_db"``.
-    model : {"cnn", "resnet18", "xgboost"}
-        Classifier family.
+    model : {"cnn", "resnet18", "xgboost", "musicnn"}
+        Classifier family (``"musicnn"``: the rows beyond the study, see ``head``).
     input : {"30s", "3s"}
         What one training sample is: a whole 30 s clip or a 3 s segment.
     voting : {None, "hard", "soft"}
@@ -78,7 +78,8 @@ class StudyRow:
         Spectrogram scale of the CNN rows (None for XGBoost, which uses the
         57 Kaggle features).
     pretrained : bool or None
-        ResNet18 initialised from ImageNet weights (None where it does not apply).
+        ResNet18 initialised from ImageNet weights; True for the musicnn rows
+        (MSD weights); None where it does not apply. ``weights`` says which.
     study_accuracy : float or None
         Accuracy reported by the study (a fraction), None if never measured.
     protocol : str
@@ -98,6 +99,26 @@ class StudyRow:
         What one prediction of the row is: a whole clip, or (``xgboost_3s``
         only) a 3 s segment, trained and scored without voting. :meth:`samples`
         turns clips into the row's samples.
+    weights : {None, "imagenet", "musicnn"}, default=None
+        Pretrained weights the row's estimator loads when fitted: ImageNet's
+        ResNet18 (the pretrained ResNet18 rows), MSD_musicnn (the rows beyond
+        the study), or none. A harness loads them once before fitting any
+        fold. For ResNet18 the built estimator's own
+        ``ResNet18Classifier.pretrained`` has the last word, since an override
+        (``pretrained=True``) can change it.
+    head : {None, "svm", "finetune"}, default=None
+        For the musicnn rows only: ``"svm"``, an RBF SVM trained on the fixed
+        musicnn embedding (:class:`MusicnnEmbedding`, standardised);
+        ``"finetune"``, the network itself fine-tuned with a new output layer
+        (:class:`MusicnnClassifier` on :class:`MusicnnPatches`). None for the
+        study's rows, whose classifier is ``model`` itself.
+    predict_is_proba_argmax : bool, default=False
+        True when the estimator's ``predict`` is the argmax of its
+        ``predict_proba`` (the networks, XGBoost, soft voting), so a harness
+        that needs both computes the probabilities only. False where that is
+        not so, or not known (e.g. an SVM, whose probabilities are calibrated
+        apart from its decision function). Only read when the estimator has
+        ``predict_proba``.
     """
 
     name: str
@@ -113,6 +134,9 @@ class StudyRow:
     reference_accuracy: float | None = None
     reference: str = ""
     level: str = "clip"
+    weights: str | None = None
+    head: str | None = None
+    predict_is_proba_argmax: bool = False
 
     @property
     def title(self):
@@ -122,7 +146,7 @@ class StudyRow:
         if self.pretrained is not None and self.model == "resnet18":
             model += " pretrained" if self.pretrained else " scratch"
         if self.model == "musicnn":
-            model += " fine-tuned" if _is_finetune(self) else " embedding + SVM"
+            model += " fine-tuned" if self.head == "finetune" else " embedding + SVM"
         how = "30 s" if self.input == "30s" else "3 s"
         how += {None: "", "hard": " + MV", "soft": " + Prob"}[self.voting]
         parts = [model, how] + ([{"mel": "mel", "db": "dB"}[self.scale]] if self.scale else [])
@@ -177,7 +201,8 @@ _PROB = ("clip-level accuracy: argmax of the mean class probabilities of the cli
 
 def _neural(name, model, input, voting, scale, pretrained, acc):
     protocol = {None: _CLIP, "hard": _MV, "soft": _PROB}[voting]
-    return StudyRow(name, model, input, voting, scale, pretrained, acc, protocol, ("audio",))
+    return StudyRow(name, model, input, voting, scale, pretrained, acc, protocol, ("audio",),
+                    weights="imagenet" if pretrained else None, predict_is_proba_argmax=True)
 
 
 _ROWS = [
@@ -194,7 +219,7 @@ _ROWS = [
         "xgboost_30s", "xgboost", "30s", None, None, None, 0.74,
         "clip-level accuracy of XGBoost on the 57 features of whole 30 s clips "
         "(Kaggle's features_30_sec.csv)",
-        ("audio", "features"),
+        ("audio", "features"), predict_is_proba_argmax=True,
     ),
     StudyRow(
         "xgboost_3s", "xgboost", "3s", None, None, None, 0.904,
@@ -202,13 +227,13 @@ _ROWS = [
         "features_3_sec.csv (the Kaggle notebook's train_test_split(test_size=0.3, "
         "random_state=42)): segments of one track are both trained on and tested on, "
         "so the figure is inflated by leakage; not comparable with clip-level rows",
-        ("audio", "features"), level="segment",
+        ("audio", "features"), level="segment", predict_is_proba_argmax=True,
     ),
     StudyRow(
         "xgboost_3s_mv", "xgboost", "3s", "hard", None, None, None,
         "never measured by the study: clip-level accuracy of the majority vote of the "
         "XGBoost predictions for a clip's 3 s segments, split by track",
-        ("audio", "features"),
+        ("audio", "features"), predict_is_proba_argmax=True,
     ),
 ]
 
@@ -237,6 +262,7 @@ _BEYOND = [
         reference=_PONS + "This row: one embedding per clip (mean over non-overlapping "
         "patches) and StandardScaler instead of per-patch training and PCA whitening "
         "(PCA to 128 dimensions needs more training rows than small sets have).",
+        weights="musicnn", head="svm",
     ),
     StudyRow(
         "musicnn_msd_3s_mv", "musicnn", "3s", "hard", None, True, None, _MV,
@@ -244,18 +270,21 @@ _BEYOND = [
         reference=_PONS + "This row is the closest to that recipe: per-segment "
         "training and majority vote, but non-overlapping 3 s segments and "
         "StandardScaler instead of PCA whitening.",
+        weights="musicnn", head="svm",
     ),
     StudyRow(
         "musicnn_msd_3s_prob", "musicnn", "3s", "soft", None, True, None, _PROB,
         ("audio",), beyond_study=True, reference_accuracy=None,
         reference="No published figure for this recipe (soft vote of per-segment SVM "
-        "probabilities, Platt-scaled). Closest: " + _PONS,
+        "probabilities, Platt-scaled by CalibratedClassifierCV). Closest: " + _PONS,
+        weights="musicnn", head="svm", predict_is_proba_argmax=True,
     ),
     StudyRow(
         "musicnn_finetune_3s_prob", "musicnn", "3s", "soft", None, True, None, _PROB,
         ("audio",), beyond_study=True, reference_accuracy=None,
         reference="No published GTZAN figure for fine-tuning MSD_musicnn under this "
         "protocol; the embedding + SVM rows are its baseline.",
+        weights="musicnn", head="finetune", predict_is_proba_argmax=True,
     ),
 ]
 
@@ -304,28 +333,31 @@ def _set_n_jobs(estimator, n_jobs):
     return estimator
 
 
-def _is_finetune(row):
-    return row.model == "musicnn" and "finetune" in row.name
-
-
 def _classifier(row, random_state, n_jobs):
     if row.model == "xgboost":
         from .boosting import XGBoostClassifier
 
         return XGBoostClassifier(**STUDY_XGBOOST_PARAMS, random_state=random_state,
                                  n_jobs=n_jobs)
-    if row.model == "musicnn" and not _is_finetune(row):
+    if row.head == "svm":
         from sklearn.svm import SVC
 
-        # the anchor's SVM (Pons & Serra); Platt-scaled probabilities for the soft vote
-        return SVC(C=1.0, kernel="rbf", gamma="scale", probability=row.voting == "soft",
-                   random_state=random_state)
+        # the anchor's SVM (Pons & Serra)
+        svm = SVC(C=1.0, kernel="rbf", gamma="scale", random_state=random_state)
+        if row.voting != "soft":
+            return svm
+        from sklearn.calibration import CalibratedClassifierCV
+
+        # probabilities for the soft vote: Platt scaling (sigmoid) of the SVM's
+        # decisions, learnt on 5-fold cross-validated decisions, one SVM refitted on
+        # all segments (what SVC(probability=True) did inside libsvm)
+        return CalibratedClassifierCV(svm, method="sigmoid", ensemble=False)
     # the package's public (lazily imported) names, wherever the module lives
     import specgenre
 
     if row.model == "cnn":
         clf = specgenre.CNNClassifier(random_state=random_state)
-    elif row.model == "musicnn":
+    elif row.head == "finetune":
         clf = specgenre.MusicnnClassifier("MSD_musicnn", random_state=random_state)
     else:
         clf = specgenre.ResNet18Classifier(pretrained=row.pretrained, random_state=random_state)
@@ -360,9 +392,12 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
           segmenter="precomputed")``, fed ``group_segments(X, y, groups)``
           of the 3 s table so that splits are by track.
 
-        The musicnn embedding rows are a Pipeline of
+        The musicnn embedding rows (``head="svm"``) are a Pipeline of
         :class:`MusicnnEmbedding`, :class:`~sklearn.preprocessing.StandardScaler`
-        and :class:`~sklearn.svm.SVC` (``"svm"``); the fine-tuned row is a
+        and :class:`~sklearn.svm.SVC` (``"svm"``), the SVC wrapped in
+        ``CalibratedClassifierCV(SVC(...), ensemble=False)`` for the soft vote
+        of ``musicnn_msd_3s_prob`` (Platt-scaled probabilities); the
+        fine-tuned row (``head="finetune"``) is a
         Pipeline of :class:`~specgenre.musicnn.MusicnnPatches` and
         :class:`MusicnnClassifier` (``"musicnn"``); 3 s rows wrap them in a
         :class:`TrackAggregator` as above.
@@ -372,7 +407,8 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
         Workers/threads of the steps that have an ``n_jobs`` parameter.
     **overrides
         Parameters of the estimator: a plain name (``n_estimators=200``,
-        ``device="cuda"``, ``max_epochs=5``) goes to the classifier; a name
+        ``device="cuda"``, ``max_epochs=5``) goes to the classifier
+        (:func:`classifier_of`: the SVC inside a calibration wrapper); a name
         with ``__`` is set on the whole estimator (e.g.
         ``estimator__spectrogram__n_mels=96`` for a 3 s row).
 
@@ -411,18 +447,18 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
     nested = {k: v for k, v in overrides.items() if "__" in k}
     clf = _classifier(row, random_state, n_jobs)
     if plain:
-        clf.set_params(**plain)
+        classifier_of(clf).set_params(**plain)
 
     if source == "features":
         est = clf
         if row.voting is not None:
             est = TrackAggregator(clf, segmenter="precomputed", voting=row.voting)
     else:
-        if _is_finetune(row):
+        if row.head == "finetune":
             from .musicnn import MusicnnPatches
 
             front = ("patches", _set_n_jobs(MusicnnPatches(sr=SR), n_jobs))
-        elif row.model == "musicnn":
+        elif row.head == "svm":
             from sklearn.preprocessing import StandardScaler
 
             from .musicnn import MusicnnEmbedding
@@ -437,7 +473,7 @@ def make_row(name, *, source="audio", random_state=None, n_jobs=None, **override
 
             front = ("spectrogram",
                      _set_n_jobs(SpectrogramTransformer(scale=row.scale, sr=SR), n_jobs))
-        if row.model == "musicnn" and not _is_finetune(row):
+        if row.head == "svm":
             est = Pipeline([front, ("scaler", StandardScaler()), ("svm", clf)])
         else:
             est = Pipeline([front, (row.model, clf)])

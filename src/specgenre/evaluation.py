@@ -1,8 +1,10 @@
-"""Run rows under one honest protocol, tabulate them and write what a reader looks at next.
+"""Fit and score rows under one honest protocol: folds by track, out-of-fold predictions.
 
-This is what ``specgenre reproduce`` runs; it is usable from Python too::
+This is what ``specgenre reproduce`` runs; it is usable from Python too
+(:mod:`specgenre.report` tabulates and writes the results)::
 
-    from specgenre.reproduce import evaluate_rows, format_table, write_results
+    from specgenre.evaluation import evaluate_rows
+    from specgenre.report import format_table, write_results
     results = evaluate_rows(["xgboost_30s", "cnn_30s_mel"], X, y, cv=5)
     print(format_table(results))
     write_results(results, "results")
@@ -13,34 +15,49 @@ once per fold and row, neither of which changes a result:
 * the front step of a row (:class:`~specgenre.SpectrogramTransformer`,
   :class:`~specgenre.FeatureExtractor`) learns nothing from the data, so its
   output for a clip (or a 3 s segment) is computed once per setting and
-  reused by every fold and every row with the same setting;
+  reused by every fold and every row with the same setting
+  (:mod:`specgenre._cache`);
 * rows that fit the same model on the same samples share one fit per fold:
   ``3 s + MV`` and ``3 s + Prob`` of the same network (the voting rule acts
   at prediction time only), and ``xgboost_3s`` with ``xgboost_3s_mv`` (the
   same XGBoost on the same segments, scored per segment or voted per clip).
+
+What the harness needs to know about a row is declared by its
+:class:`~specgenre.study.StudyRow` (``weights``, ``predict_is_proba_argmax``)
+or by the built estimator's own parameters (``ResNet18Classifier.pretrained``),
+never guessed from names.
 """
 
-import csv
-import hashlib
-import io
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn.base import clone
 
+from ._cache import (
+    _CachedFront,
+    _caches_in,
+    _front_inputs,
+    _front_path,
+    _setting,
+    _TransformCache,
+)
 from .aggregate import _groups_fit_param
-from .segment import ClipSegmenter
 from .study import ALL_ROWS, SR, classifier_of, make_row
 
-__all__ = ["RowResult", "accepted_params", "check_params", "evaluate_row", "evaluate_rows",
-           "format_table", "write_results"]
+__all__ = ["RowResult", "accepted_params", "check_params", "evaluate_row", "evaluate_rows"]
 
-_STUDY_SOURCE = "study, 10-genre GTZAN"
+
+def _mean(values):
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _std(values):
+    return float(np.std(values)) if len(values) > 1 else float("nan")
 
 
 @dataclass
@@ -98,7 +115,17 @@ class RowResult:
         has none, e.g. a majority vote).
     classes : list
         Genres known to the fitted models.
+    balanced_accuracy_scores : list of float
+        Balanced accuracy of each fold (mean recall over the genres of the
+        fold's test set, :func:`sklearn.metrics.balanced_accuracy_score`).
+    macro_f1_scores : list of float
+        Macro-averaged F1 of each fold (:func:`sklearn.metrics.f1_score` with
+        ``average="macro"``, over the genres in the fold's true or predicted
+        labels; 0 for a genre never predicted).
     """
+
+    #: What the study's figures were measured on (the source of a study row's figure).
+    STUDY_SOURCE: ClassVar[str] = "study, 10-genre GTZAN"
 
     row: str
     title: str
@@ -120,25 +147,66 @@ class RowResult:
     notes: list = field(default_factory=list)
     predictions: dict | None = None
     classes: list = field(default_factory=list)
+    balanced_accuracy_scores: list = field(default_factory=list)
+    macro_f1_scores: list = field(default_factory=list)
 
     @property
     def mean(self):
         """Mean accuracy over folds (NaN when the row did not run)."""
-        return float(np.mean(self.scores)) if self.scores else float("nan")
+        return _mean(self.scores)
 
     @property
     def std(self):
         """Standard deviation of the fold accuracies (NaN with fewer than 2 folds)."""
-        return float(np.std(self.scores)) if len(self.scores) > 1 else float("nan")
+        return _std(self.scores)
+
+    @property
+    def balanced_accuracy_mean(self):
+        """Mean balanced accuracy over folds (NaN when the row did not run)."""
+        return _mean(self.balanced_accuracy_scores)
+
+    @property
+    def balanced_accuracy_std(self):
+        """Standard deviation of the fold balanced accuracies (NaN with fewer than 2 folds)."""
+        return _std(self.balanced_accuracy_scores)
+
+    @property
+    def macro_f1_mean(self):
+        """Mean macro-F1 over folds (NaN when the row did not run)."""
+        return _mean(self.macro_f1_scores)
+
+    @property
+    def macro_f1_std(self):
+        """Standard deviation of the fold macro-F1 scores (NaN with fewer than 2 folds)."""
+        return _std(self.macro_f1_scores)
+
+    @property
+    def published(self):
+        """``(figure, source)``: the published figure the row is read against, and whence.
+
+        The study's figure for a study row; for a row beyond the study its
+        ``reference_accuracy`` (None when there is none), the source being
+        the first words of ``reference``.
+        """
+        if self.beyond_study:
+            if self.reference_accuracy is None:
+                return None, "beyond the study; none published"
+            source = re.split(r"[,:(]", self.reference)[0].strip() or "see the notes"
+            return self.reference_accuracy, f"reference: {source}"
+        return self.study_accuracy, self.STUDY_SOURCE
 
     def as_dict(self):
         """The row's summary as flat, printable values: one line of ``results.csv``."""
-        published, source = _published(self)
+        published, source = self.published
         return {
             "row": self.row, "title": self.title, "status": self.status,
             "n_tracks": self.n_tracks, "n_classes": self.n_classes,
             "majority_class": "" if self.majority is None else f"{self.majority:.4f}",
             "accuracy_mean": f"{self.mean:.4f}", "accuracy_std": f"{self.std:.4f}",
+            "balanced_accuracy_mean": f"{self.balanced_accuracy_mean:.4f}",
+            "balanced_accuracy_std": f"{self.balanced_accuracy_std:.4f}",
+            "macro_f1_mean": f"{self.macro_f1_mean:.4f}",
+            "macro_f1_std": f"{self.macro_f1_std:.4f}",
             "n_folds": len(self.scores),
             "fold_scores": " ".join(f"{s:.4f}" for s in self.scores),
             "published_accuracy": "" if published is None else published,
@@ -150,16 +218,6 @@ class RowResult:
             "cpu_seconds": f"{self.cpu_seconds:.1f}",
             "transform_seconds": f"{self.transform_seconds:.1f}",
         }
-
-
-def _published(result):
-    """``(figure, source)`` of the published figure a row is read against."""
-    if result.beyond_study:
-        if result.reference_accuracy is None:
-            return None, "beyond the study; none published"
-        source = re.split(r"[,:(]", result.reference)[0].strip() or "see the notes"
-        return result.reference_accuracy, f"reference: {source}"
-    return result.study_accuracy, _STUDY_SOURCE
 
 
 # --------------------------------------------------------------------------- parameters
@@ -224,101 +282,31 @@ def check_params(rows, params):
     return taken_by
 
 
-# --------------------------------------------------------------------------- caching
-def _front_types():
-    from .features import FeatureExtractor
-    from .spectrogram import SpectrogramTransformer
+# --------------------------------------------------------------------------- folds
+def _splits(y, cv, split, random_state, track_ids=None):
+    """The folds: ``[(train indices, test indices)]``, disjoint by track.
 
-    types = [SpectrogramTransformer, FeatureExtractor]
-    try:  # the musicnn embedding is computed per clip from fixed pretrained weights
-        from .musicnn import MusicnnEmbedding
-    except ImportError:
-        pass
-    else:
-        types.append(MusicnnEmbedding)
-    return tuple(types)
-
-
-def _front_path(est):
-    """``(param path, transformer)`` of a row's cacheable front step, or ``(None, None)``."""
-    from sklearn.pipeline import Pipeline
-
-    prefix = ""
-    while not isinstance(est, Pipeline):
-        if "estimator" not in est.get_params(deep=False):
-            return None, None
-        prefix += "estimator__"
-        est = est.estimator
-    name, step = est.steps[0]
-    if isinstance(step, _front_types()):
-        return prefix + name, step
-    return None, None
-
-
-def _setting(transformer):
-    """What a front step's output depends on: its type and parameters (not its workers)."""
-    params = transformer.get_params(deep=False)
-    kept = tuple(sorted((k, repr(v)) for k, v in params.items() if k not in ("n_jobs",
-                                                                             "progress")))
-    return (type(transformer).__module__, type(transformer).__qualname__, kept)
-
-
-class _TransformCache:
-    """Outputs of stateless front steps, per sample and setting, shared within one run."""
-
-    def __init__(self):
-        self._tables = {}
-        self.seconds = 0.0
-        self.computed = 0
-        self.reused = 0
-
-    def __deepcopy__(self, memo):  # clone() of the estimators holding it shares it
-        return self
-
-    def transform(self, transformer, X):
-        X = np.asarray(X)
-        table = self._tables.setdefault((_setting(transformer), X.shape[1:]), {})
-        keys = [hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16,
-                                person=str(x.dtype).encode()[:16]).digest() for x in X]
-        todo = {}
-        for i, key in enumerate(keys):
-            if key not in table:
-                todo.setdefault(key, i)
-        if todo:
-            start = time.perf_counter()
-            out = transformer.transform(X[list(todo.values())])
-            self.seconds += time.perf_counter() - start
-            table.update(zip(todo, out))
-        self.computed += len(todo)
-        self.reused += len(keys) - len(todo)
-        return np.stack([table[key] for key in keys])
-
-    def keep(self, settings):
-        """Forget every ``(setting, input shape)`` not in ``settings``."""
-        for key in [k for k in self._tables if k not in settings]:
-            del self._tables[key]
-
-
-class _CachedFront(TransformerMixin, BaseEstimator):
-    """A stateless front step whose output is looked up in a :class:`_TransformCache`."""
-
-    def __init__(self, transformer, cache):
-        self.transformer = transformer
-        self.cache = cache
-
-    def fit(self, X, y=None):
-        self.transformer_ = clone(self.transformer).fit(X)
-        return self
-
-    def transform(self, X):
-        return self.cache.transform(self.transformer_, X)
-
-
-# --------------------------------------------------------------------------- evaluation
-def _splits(y, cv, split, random_state):
+    Stratified K-fold over clips; when ``track_ids`` repeats an id (several
+    clips of one track), stratified group K-fold over tracks instead, so
+    that no track is both trained on and tested on. A given ``split`` is
+    checked for the same.
+    """
     if split is not None:
-        train, test = split
-        return [(np.asarray(train), np.asarray(test))]
+        train, test = (np.asarray(part) for part in split)
+        if track_ids is not None:
+            both = np.intersect1d(track_ids[train], track_ids[test])
+            if len(both):
+                raise ValueError(
+                    f"split: {len(both)} track(s) in both its training and test parts, "
+                    f"e.g. {both[0]!r}.")
+        return [(train, test)]
+    if track_ids is not None and len(np.unique(track_ids)) < len(track_ids):
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        sgkf = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=random_state)
+        return list(sgkf.split(np.zeros(len(y)), y, groups=track_ids))
+    from sklearn.model_selection import StratifiedKFold
+
     skf = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
     return list(skf.split(np.zeros(len(y)), y))
 
@@ -347,6 +335,7 @@ def _voting_note(est, n_samples):
     return None
 
 
+# --------------------------------------------------------------------------- shared fits
 def _shared_model(est, row):
     """What a row fits, for sharing fits between rows: ``(kind, estimator)``.
 
@@ -399,29 +388,32 @@ def _reuse(fitted, est, row, X_train, y_train):
     return fitted
 
 
-def _proba_is_argmax(est):
-    """True when ``predict`` is the argmax of ``predict_proba`` (so it need not run twice)."""
-    from sklearn.pipeline import Pipeline
+# --------------------------------------------------------------------------- one fold
+def _predict(est, X, proba_argmax):
+    """``(labels, proba or None)`` of a fitted row.
 
-    from .aggregate import TrackAggregator
-    from .boosting import XGBoostClassifier
-
-    if isinstance(est, TrackAggregator):
-        return est.voting == "soft"
-    if isinstance(est, Pipeline):
-        est = est.steps[-1][1]
-    names = {c.__name__ for c in type(est).__mro__}
-    return isinstance(est, XGBoostClassifier) or "_SpectrogramClassifier" in names
-
-
-def _predict(est, X):
-    """``(labels, proba or None)`` of a fitted row."""
+    ``proba_argmax`` (the row's declared ``predict_is_proba_argmax``): labels
+    are the argmax of the probabilities, so ``predict`` need not run too.
+    """
     if not hasattr(est, "predict_proba"):
         return np.asarray(est.predict(X)), None
     proba = np.asarray(est.predict_proba(X), dtype=float)
-    if _proba_is_argmax(est):
+    if proba_argmax:
         return np.asarray(est.classes_)[np.argmax(proba, axis=1)], proba
     return np.asarray(est.predict(X)), proba
+
+
+def _fold_metrics(y_true, y_pred):
+    """``(accuracy, balanced accuracy, macro-F1)`` of one fold's predictions."""
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    with warnings.catch_warnings():
+        # a genre predicted but absent from a small fold's test set is left out of
+        # the balanced accuracy, as documented; the warning would repeat per fold
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = float(balanced_accuracy_score(y_true, y_pred))
+    macro_f1 = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    return float(np.mean(y_pred == y_true)), balanced, macro_f1
 
 
 def _segment_numbers(clip_index):
@@ -458,44 +450,83 @@ def _fit_fold(est, row, train, X_test, threads=None):
     if groups_key is not None:  # as TrackAggregator does: a clip's segments
         fit_params[groups_key] = clip_train  # stay together in inner splits
     model.fit(X_train, y_train, **fit_params)
-    pred, proba = _predict(model, X_test)
+    pred, proba = _predict(model, X_test, row.predict_is_proba_argmax)
     return model, pred, proba
 
 
-def _fit_fold_timed(*args):
-    """:func:`_fit_fold` in a worker: ``(its output, CPU seconds of the worker)``.
+def _fit_fold_timed(est, row, train, X_test, threads=None, tables=None):
+    """:func:`_fit_fold` in a worker: ``(its output, CPU seconds, (computed, reused))``.
+
+    ``tables`` (:meth:`_TransformCache.tables_for`) are the front-step outputs
+    of the fold's samples, computed by the parent: they fill the worker's
+    cache, which arrived empty (a cache pickles as its token). The last item
+    counts the samples the worker's front step computed and looked up. The
+    worker's tables are dropped before the model is returned (a model
+    pickles its cache as a token anyway).
 
     An exception is returned, not raised: raised, it would make joblib end
     the worker processes, and the next row would wait for new ones to start.
     """
     cpu = time.process_time()
+    caches = _caches_in(est)
+    for cache in caches:
+        cache.update(tables or {})
+    before = [(c.computed, c.reused) for c in caches]
     try:
-        out = _fit_fold(*args)
+        out = _fit_fold(est, row, train, X_test, threads)
     except Exception as exc:  # raised again in the parent
         out = exc
-    return out, time.process_time() - cpu
+    counts = (sum(c.computed - b[0] for c, b in zip(caches, before)),
+              sum(c.reused - b[1] for c, b in zip(caches, before)))
+    for cache in caches:
+        if cache.received:  # the worker's copy, never the parent's own cache
+            cache.keep(set())
+    return out, time.process_time() - cpu, counts
 
 
-def _require_weights(est):
+def _weights_needed(row, est):
+    """The pretrained weights fitting ``est`` loads: ``[(kind, part)]``, kind "imagenet"/"musicnn".
+
+    ImageNet weights: for each :class:`ResNet18Classifier` in ``est`` whose own
+    ``pretrained`` parameter is True, whatever the row declares (an override
+    ``pretrained=True`` turns them on for a scratch row, ``False`` off for a
+    pretrained one). MSD_musicnn weights: for a row that declares
+    ``weights="musicnn"``, each step that runs the pretrained network
+    (:class:`~specgenre.musicnn.MusicnnEmbedding`, or the
+    :class:`~specgenre.musicnn.MusicnnClassifier` fine-tuning it), with its
+    ``model`` and ``weights_dir``.
+    """
+    from .networks import ResNet18Classifier
+
+    parts = [est, *est.get_params(deep=True).values()]
+    needed = [("imagenet", p) for p in parts
+              if isinstance(p, ResNet18Classifier) and p.pretrained]
+    if row.weights == "musicnn":
+        from .musicnn import MusicnnClassifier, MusicnnEmbedding
+
+        needed += [("musicnn", p) for p in parts
+                   if isinstance(p, (MusicnnEmbedding, MusicnnClassifier))]
+    return needed
+
+
+def _require_weights(row, est):
     """Load the pretrained weights a row needs once, here, before any fold is fitted.
 
     A missing weights file then skips the row at once (instead of in every fold
     or fold worker), and a download happens once, not once per worker process.
     """
-    from .musicnn import load_musicnn
-    from .networks import ResNet18Classifier
-    from .networks._weights import load_resnet18_imagenet
+    for kind, part in _weights_needed(row, est):
+        if kind == "imagenet":
+            from .networks._weights import load_resnet18_imagenet
 
-    parts = [est, *est.get_params(deep=True).values()]
-    for part in parts:
-        if isinstance(part, ResNet18Classifier) and part.pretrained:
             load_resnet18_imagenet()
-            return
-        if type(part).__module__.startswith("specgenre.musicnn") and hasattr(part, "weights_dir"):
+        else:
+            from .musicnn import load_musicnn
+
             load_musicnn(part.model, weights_dir=part.weights_dir)
-            return
 
 
+# --------------------------------------------------------------------------- a run
 class _Run:
     """State shared by the rows of one :func:`evaluate_rows` call."""
 
@@ -512,7 +543,8 @@ class _Run:
                              f"{len(self.y)} clips.")
         self.cache = _TransformCache() if cache else None
         self.fitted = {}  # fit key -> fitted estimator of each fold
-        self.folds = _splits(self.y, cv, split, random_state)
+        self.folds = _splits(self.y, cv, split, random_state,
+                             None if track_ids is None else self.track_ids)
 
     def build(self, name):
         """``(estimator, applied params)`` of a row."""
@@ -523,17 +555,41 @@ class _Run:
         est = make_row(name, random_state=self.random_state, n_jobs=self.n_jobs, **applied)
         return est, applied
 
+    def front_setting(self, name, est):
+        """``(setting, input shape)`` of the row's cacheable front step, or None.
+
+        The input shape is that of what the front step is given: a whole clip,
+        or a 3 s segment (cut by the row's samples or its voting wrapper).
+        """
+        front = _front_path(est)[1]
+        if front is None:
+            return None
+        try:
+            inputs = _front_inputs(est, _row(name).samples(self.X[:1])[0])[0]
+        except ValueError:  # clips shorter than a segment: the row fails on its own
+            return _setting(front), None
+        return _setting(front), inputs.shape[1:]
+
+    def fold_data(self, row):
+        """Each fold's ``((X, y, clip) of training samples, (X, y, clip) of test samples)``.
+
+        ``clip`` is the position, within the fold's training (or test) clips,
+        of the clip each sample comes from (:meth:`StudyRow.samples`).
+        """
+        return [(row.samples(self.X[train], self.y[train]),
+                 row.samples(self.X[test], self.y[test])) for train, test in self.folds]
+
     def evaluate(self, name, est, applied, *, key=None, shared_with=None, keep_fit=False):
         row = _row(name)
         result = RowResult(name, row.title, row.study_accuracy,
                            _protocol(row, self.cv, self.split), params=applied,
-                           beyond_study=getattr(row, "beyond_study", False),
-                           reference_accuracy=getattr(row, "reference_accuracy", None),
-                           reference=getattr(row, "reference", ""))
+                           beyond_study=row.beyond_study,
+                           reference_accuracy=row.reference_accuracy,
+                           reference=row.reference)
         used = np.unique(np.concatenate([test for _, test in self.folds]
                                         + [train for train, _ in self.folds]))
         counts = np.unique(self.y[used], return_counts=True)[1]
-        result.n_tracks, result.n_classes = len(used), len(counts)
+        result.n_tracks, result.n_classes = len(np.unique(self.track_ids[used])), len(counts)
         result.majority = float(counts.max() / counts.sum())
         note = _voting_note(est, self.X.shape[1])
         if note:
@@ -545,7 +601,7 @@ class _Run:
                 result.notes.append(
                     f"reuses the models fitted for {shared_with} in each fold (the same "
                     "model on the same samples; only the voting or scoring differs)")
-            _require_weights(est)
+            _require_weights(row, est)
             path, front = _front_path(est)
             if self.cache is not None and path is not None:
                 est.set_params(**{path: _CachedFront(front, self.cache)})
@@ -557,53 +613,84 @@ class _Run:
                              else "failed")
             result.message = f"{type(exc).__name__}: {exc}"
             result.scores, result.predictions = [], None
+            result.balanced_accuracy_scores, result.macro_f1_scores = [], []
         result.seconds = time.perf_counter() - start
         result.cpu_seconds += time.process_time() - cpu
         if self.cache is not None:
             result.transform_seconds = self.cache.seconds - spent
         return result
 
+    def _handover(self, row, est, front, todo, block=32):
+        """Front-step outputs of each fold to fit in a worker: ``{fold: tables}``.
+
+        Computes here, once, exactly what the front step of each fold will be
+        given (:func:`~specgenre._cache._front_inputs`: whole clips, or the 3 s
+        segments a voting row cuts inside), in blocks of ``block`` clips, and
+        hands each fold only the outputs of its own clips.
+        """
+        used = np.unique(np.concatenate([np.concatenate(f) for f in self.folds]))
+        transformer, first, keys, clips = None, None, [], []
+        for start in range(0, len(used), block):
+            part = used[start:start + block]
+            samples, _, sample_clip = row.samples(self.X[part])
+            inputs, source = _front_inputs(est, samples)
+            if transformer is None:
+                first = inputs[:1]
+                transformer = clone(front).fit(first)
+            keys += self.cache.fill(transformer, inputs)
+            clips.append(part[np.asarray(sample_clip)[source]])
+        clips = np.concatenate(clips)
+        tables = {}
+        for i in todo:
+            needed = np.flatnonzero(np.isin(clips, np.concatenate(self.folds[i])))
+            tables[i] = self.cache.tables_for(transformer, first, [keys[j] for j in needed])
+        return tables
+
     def _folds(self, row, est, key, result, keep_fit, front=None):
         from tqdm.auto import tqdm
 
         parts = []
         fitted = self.fitted.get(key, []) if key is not None else []
-        data = [(row.samples(self.X[train], self.y[train]),
-                 row.samples(self.X[test], self.y[test])) for train, test in self.folds]
+        data = self.fold_data(row)
         todo = [i for i in range(len(data)) if i >= len(fitted)]
         workers = _fold_workers(self.fold_jobs, len(todo))
         fits = {}
         if workers > 1:
             from joblib import Parallel, delayed
 
-            if front is not None and self.cache is not None:
-                # the front step runs once here, for all folds: each worker gets the
-                # filled cache instead of recomputing it
-                used = np.unique(np.concatenate([np.concatenate(f) for f in self.folds]))
-                samples = row.samples(self.X[used], self.y[used])[0]
-                self.cache.transform(clone(front).fit(samples[:1]), samples)
+            # the front step runs once here, for all folds; each worker gets the
+            # outputs of its fold's samples (its cache arrives empty)
+            tables = (self._handover(row, est, front, todo)
+                      if front is not None and self.cache is not None else {})
             threads = max(1, (os.cpu_count() or 1) // workers)
             jobs = Parallel(n_jobs=workers, backend="loky")(
-                delayed(_fit_fold_timed)(est, row, data[i][0], data[i][1][0], threads)
+                delayed(_fit_fold_timed)(est, row, data[i][0], data[i][1][0], threads,
+                                         tables.get(i))
                 for i in todo)
             # CPU of the workers, which time.process_time() of this process leaves out
-            result.cpu_seconds += sum(cpu for _, cpu in jobs)
-            for fit, _ in jobs:
+            result.cpu_seconds += sum(cpu for _, cpu, _ in jobs)
+            if self.cache is not None:
+                self.cache.worker_computed += sum(c for _, _, (c, _) in jobs)
+                self.cache.worker_reused += sum(r for _, _, (_, r) in jobs)
+            for fit, _, _ in jobs:
                 if isinstance(fit, Exception):
                     raise fit
-            fits = {i: fit for i, (fit, _) in zip(todo, jobs)}
+            fits = {i: fit for i, (fit, _, _) in zip(todo, jobs)}
         for i, (_train, test) in enumerate(tqdm(self.folds, desc=row.name,
                                                disable=not self.progress, leave=False)):
             (X_train, y_train, clip_train), (X_test, y_test, clip) = data[i]
             if i < len(fitted):
                 model = _reuse(fitted[i], est, row, X_train, y_train)
-                pred, proba = _predict(model, X_test)
+                pred, proba = _predict(model, X_test, row.predict_is_proba_argmax)
             else:
                 model, pred, proba = fits.get(i) or _fit_fold(
                     est, row, (X_train, y_train, clip_train), X_test)
                 if keep_fit:
                     fitted.append(_fitted_part(model, est, row))
-            result.scores.append(float(np.mean(pred == y_test)))
+            accuracy, balanced, macro_f1 = _fold_metrics(y_test, pred)
+            result.scores.append(accuracy)
+            result.balanced_accuracy_scores.append(balanced)
+            result.macro_f1_scores.append(macro_f1)
             result.classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
             index = test[clip]
             parts.append({
@@ -634,9 +721,12 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     y : array-like of shape (n_clips,)
         Genres.
     cv : int, default=5
-        Folds of stratified K-fold over clips (ignored when ``split`` is given).
+        Folds of stratified K-fold over clips (ignored when ``split`` is given);
+        over tracks when ``track_ids`` repeats an id (stratified group K-fold),
+        so that folds are always disjoint by track.
     split : (train_indices, test_indices), optional
-        A fixed split (e.g. the fault-filtered one) instead of CV.
+        A fixed split (e.g. the fault-filtered one) instead of CV; a track in
+        both parts raises ``ValueError``.
     random_state : int, default=0
         Seed of the folds and of the models.
     n_jobs : int or None
@@ -648,10 +738,13 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
         processes`` threads: small networks gain little from more threads,
         so two processes of one thread use two cores better than one of two.
         The front step (spectrograms, features) of the row is computed once in
-        this process and handed to the workers. For a fixed ``random_state``
-        the scores and predictions are those of ``None`` in a process with
-        torch at the same thread count (torch's sums, hence a network's
-        weights, can differ in the last bits between thread counts).
+        this process, on exactly what each fold's front step is given (whole
+        clips, or the 3 s segments of a voting row), and each worker is handed
+        the outputs of its fold's clips only; the fitted models coming back
+        carry none of them. For a fixed ``random_state`` the scores and
+        predictions are those of ``None`` in a process with torch at the same
+        thread count (torch's sums, hence a network's weights, can differ in
+        the last bits between thread counts).
     params : dict or callable, optional
         Overrides of the row's estimator (see :func:`accepted_params`); keys
         the row does not take are left out (:attr:`RowResult.params` lists
@@ -661,7 +754,8 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     progress : bool, default=False
         Show a progress bar over folds.
     track_ids : array-like of shape (n_clips,), optional
-        Ids written with the out-of-fold predictions (default: positions).
+        Track of each clip, written with the out-of-fold predictions (default:
+        positions, one track per clip).
 
     Returns
     -------
@@ -713,7 +807,7 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
     if isinstance(kwargs["params"], dict):
         check_params(rows, kwargs["params"])
     run = _Run(X, y, cache=cache, **kwargs)
-    built, keys, settings, inputs = [], [], [], []
+    built, keys, settings = [], [], []
     for name in rows:
         try:
             est, applied = run.build(name)
@@ -721,29 +815,18 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
             built.append(exc)
             keys.append(None)
             settings.append(None)
-            inputs.append(None)
             continue
         built.append((est, applied))
         keys.append(_fit_key(est, _row(name)) if cache else None)
-        front = _front_path(est)[1]
-        # the front step's setting and the shape of what it is given: whole clips or
-        # their 3 s segments
-        kind = _shared_model(est, _row(name))[0]
-        try:
-            shape = (run.X.shape[1:] if kind == "clips" else ClipSegmenter(
-                3.0, sr=SR).fit(run.X[:1]).segment(run.X[:1])[0].shape[1:])
-        except ValueError:  # clips shorter than a segment: the row fails on its own
-            shape = None
-        settings.append(None if front is None else (_setting(front), shape))
-        inputs.append(settings[-1])
+        settings.append(run.front_setting(name, est))
 
     # rows whose front step has the same setting and input run one after the other,
     # so that the cache holds few spectrograms or features at a time
     first = {}
-    for i, key in enumerate(inputs):
+    for i, key in enumerate(settings):
         first.setdefault(key, i)
     order = sorted(range(len(rows)),
-                   key=lambda i: first[inputs[i]] if cache and inputs[i] is not None else i)
+                   key=lambda i: first[settings[i]] if cache and settings[i] is not None else i)
     results, first_fit = [None] * len(rows), {}
     for pos, i in enumerate(order):
         name = rows[i]
@@ -769,202 +852,3 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         if callback is not None:
             callback(result)
     return results
-
-
-# --------------------------------------------------------------------------- tables
-def _pct(x):
-    return "--" if x is None or np.isnan(x) else f"{100 * x:.1f}%"
-
-
-def _notes(results):
-    """Numbered notes, each once: ``(note text, [rows])`` in order of first use."""
-    notes = {}
-    for r in results:
-        for text in _note_texts(r):
-            notes.setdefault(text, []).append(r.row)
-    return list(notes.items())
-
-
-def _note_texts(result):
-    texts = list(result.notes)
-    if result.status != "ok":
-        texts.insert(0, f"{result.status}: {' '.join(result.message.split())}")
-    if result.beyond_study and result.reference:
-        texts.append(f"published figure: {' '.join(result.reference.split())}")
-    return texts
-
-
-def _note_numbers(result, notes):
-    texts = _note_texts(result)
-    numbers = {text: i + 1 for i, (text, _) in enumerate(notes)}
-    return "".join(f"[{numbers[t]}]" for t in texts)
-
-
-_HEADER = ["row", "tracks", "accuracy (mean +- std)", "majority class", "published figure",
-           "protocol", "notes", "seconds (CPU)"]
-
-
-def _table_rows(results, notes):
-    for r in results:
-        if r.status == "ok":
-            ours = _pct(r.mean) if len(r.scores) < 2 else f"{_pct(r.mean)} +- {100 * r.std:.1f}"
-        else:
-            ours = r.status
-        figure, source = _published(r)
-        missing = "--" if r.beyond_study else "not measured"
-        published = (missing if figure is None else _pct(figure)) + f" ({source})"
-        yield [r.row, str(r.n_tracks) if r.n_tracks else "--", ours, _pct(r.majority),
-               published, r.protocol, _note_numbers(r, notes),
-               f"{r.seconds:.0f} ({r.cpu_seconds:.0f})"]
-
-
-def format_table(results, *, markdown=False, links=None):
-    """The results as an aligned text table (or a Markdown table), then its notes.
-
-    Each note (why rows were skipped or failed, how to read a figure) is
-    printed once, naming every row it applies to.
-
-    Parameters
-    ----------
-    results : list of RowResult
-    markdown : bool, default=False
-        A Markdown table instead of aligned text.
-    links : dict, optional
-        ``row -> Markdown text`` of a last column (``write_results`` links
-        each row's files there).
-
-    Returns
-    -------
-    text : str
-    """
-    notes = _notes(results)
-    header = list(_HEADER)
-    body = [list(r) for r in _table_rows(results, notes)]
-    if links is not None:
-        header.append("files")
-        for cells, r in zip(body, results):
-            cells.append(links.get(r.row, ""))
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in body]
-    else:
-        widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-        lines += [fmt.format(*r).rstrip() for r in body]
-    lines += ["", f"published figure: '{_STUDY_SOURCE}' is the study's accuracy on GTZAN's "
-              "1000 tracks of 10 genres under its own protocol; compare it only with a run "
-              "on the same data. majority class: accuracy of always predicting the most "
-              "frequent genre of the tracks used."]
-    for i, (text, rows) in enumerate(notes):
-        lines.append(f"[{i + 1}] {', '.join(rows)}: {text}")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- files
-def _write_predictions(result, path):
-    p = result.predictions
-    header = ["track", "true_genre", "predicted_genre", "fold"]
-    if p["segment"] is not None:
-        header.insert(1, "segment")
-    if p["proba"] is not None:
-        header += [f"proba_{c}" for c in result.classes]
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for j in range(len(p["y_true"])):
-            line = [p["track"][j], p["y_true"][j], p["y_pred"][j], p["fold"][j]]
-            if p["segment"] is not None:
-                line.insert(1, p["segment"][j])
-            if p["proba"] is not None:
-                line += [f"{v:.6g}" for v in p["proba"][j]]
-            writer.writerow(line)
-
-
-def _write_report(result, path):
-    from sklearn.metrics import classification_report
-
-    p = result.predictions
-    unit = "segments" if p["segment"] is not None else "clips"
-    labels = sorted(set(result.classes) | set(p["y_true"].tolist()))
-    text = classification_report(p["y_true"], p["y_pred"], labels=labels, digits=3,
-                                 zero_division=0)
-    path.write_text(f"{result.row} ({result.title}): out-of-fold predictions of "
-                    f"{len(p['y_true'])} {unit}; {result.protocol}\n\n{text}")
-
-
-def _write_confusion(result, path):
-    """Write the confusion-matrix PNG; False when matplotlib is not installed."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        return False
-    from .plotting import plot_confusion_matrix
-
-    p = result.predictions
-    labels = sorted(set(result.classes) | set(p["y_true"].tolist()))
-    fig = Figure(figsize=(7, 6))
-    unit = "segments" if p["segment"] is not None else "clips"
-    plot_confusion_matrix(p["y_true"], p["y_pred"], labels=labels, ax=fig.subplots(),
-                          title=f"{result.row}: {np.mean(p['y_true'] == p['y_pred']):.1%} "
-                                f"of {len(p['y_true'])} {unit} (out of fold)")
-    fig.savefig(path, dpi=100)
-    return True
-
-
-def write_results(results, out_dir, *, meta=None):
-    """Write the results table and each row's out-of-fold files into ``out_dir``.
-
-    Files written:
-
-    - ``results.csv``: one line per row (:meth:`RowResult.as_dict`);
-    - ``results.md``: ``meta``, the table with its notes, linking each row's files;
-    - ``<row>/predictions.csv``: the out-of-fold predictions (track id, segment
-      for segment-level rows, true and predicted genre, fold, class
-      probabilities where the row has them);
-    - ``<row>/classification_report.txt``: precision, recall and F1 per genre
-      (:func:`sklearn.metrics.classification_report`);
-    - ``<row>/confusion_matrix.png``: :func:`~specgenre.plot_confusion_matrix`
-      (needs matplotlib; left out without it).
-
-    Parameters
-    ----------
-    results : list of RowResult
-    out_dir : str or path
-        Created if missing.
-    meta : dict, optional
-        ``name -> value`` lines written above the table in ``results.md``.
-
-    Returns
-    -------
-    paths : list of Path
-        Every file written, ``results.csv`` and ``results.md`` first.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written, links = [], {}
-    for r in results:
-        if r.status != "ok" or not r.predictions:
-            continue
-        folder = out / r.row
-        folder.mkdir(exist_ok=True)
-        _write_predictions(r, folder / "predictions.csv")
-        _write_report(r, folder / "classification_report.txt")
-        files = [("predictions", "predictions.csv"), ("report", "classification_report.txt")]
-        if _write_confusion(r, folder / "confusion_matrix.png"):
-            files.append(("confusion", "confusion_matrix.png"))
-        written += [folder / f for _, f in files]
-        links[r.row] = " ".join(f"[{label}]({r.row}/{f})" for label, f in files)
-
-    buf = io.StringIO()
-    records = [r.as_dict() for r in results]
-    writer = csv.DictWriter(buf, fieldnames=list(records[0]) if records else ["row"])
-    writer.writeheader()
-    writer.writerows(records)
-    csv_path = out / "results.csv"
-    csv_path.write_text(buf.getvalue())
-    md_path = out / "results.md"
-    header = "".join(f"- {k}: {v}\n" for k, v in (meta or {}).items())
-    md_path.write_text((header + "\n" if header else "")
-                       + format_table(results, markdown=True, links=links) + "\n")
-    return [csv_path, md_path] + written

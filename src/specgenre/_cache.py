@@ -1,0 +1,227 @@
+"""Front-step outputs computed once per clip (or 3 s segment) across folds and rows.
+
+The front step of a row (:class:`~specgenre.SpectrogramTransformer`,
+:class:`~specgenre.FeatureExtractor`, :class:`~specgenre.musicnn.MusicnnEmbedding`)
+learns nothing from the data: its output for one sample depends on that
+sample and on the step's parameters only. :class:`_TransformCache` keeps
+those outputs, keyed by the step's setting, the shape of its input and a
+hash of the input itself, for the length of one evaluation run;
+:class:`_CachedFront` stands in for the front step of a row and looks its
+outputs up there.
+
+A cache never travels with its tables: pickled (to a fold worker, or back
+from one inside a fitted model) it is a token, which unpickles to the live
+cache of that token in the receiving process, or to a new empty one. The
+tables a worker needs are handed over separately
+(:meth:`_TransformCache.tables_for`, :meth:`_TransformCache.update`).
+"""
+
+import hashlib
+import time
+import uuid
+import weakref
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+
+_LIVE = weakref.WeakValueDictionary()  # token -> the cache of that token in this process
+
+
+def _front_types():
+    from .features import FeatureExtractor
+    from .spectrogram import SpectrogramTransformer
+
+    types = [SpectrogramTransformer, FeatureExtractor]
+    try:  # the musicnn embedding is computed per clip from fixed pretrained weights
+        from .musicnn import MusicnnEmbedding
+    except ImportError:
+        pass
+    else:
+        types.append(MusicnnEmbedding)
+    return tuple(types)
+
+
+def _front_path(est):
+    """``(param path, transformer)`` of a row's cacheable front step, or ``(None, None)``."""
+    from sklearn.pipeline import Pipeline
+
+    prefix = ""
+    while not isinstance(est, Pipeline):
+        if "estimator" not in est.get_params(deep=False):
+            return None, None
+        prefix += "estimator__"
+        est = est.estimator
+    name, step = est.steps[0]
+    if isinstance(step, _front_types()):
+        return prefix + name, step
+    return None, None
+
+
+def _front_inputs(est, X):
+    """What the front step of ``est`` is given when ``est`` is fitted on (or predicts) ``X``.
+
+    Walks from ``est`` to its pipeline through the meta-estimators around it;
+    a :class:`~specgenre.TrackAggregator` on the way cuts the samples into its
+    segments (with a clone of its segmenter, as its ``fit`` does), so for a
+    3 s voting row the inputs are the 3 s segments of the clips.
+
+    Returns
+    -------
+    inputs : ndarray
+        The front step's input, sample by sample.
+    source : ndarray of int
+        Position in ``X`` of the sample each input comes from.
+    """
+    from sklearn.pipeline import Pipeline
+
+    from .aggregate import TrackAggregator
+    from .segment import ClipSegmenter
+
+    inputs, source = np.asarray(X), np.arange(len(X))
+    while not isinstance(est, Pipeline):
+        if isinstance(est, TrackAggregator) and not isinstance(est.segmenter, str):
+            segmenter = (ClipSegmenter(segment_seconds=3.0) if est.segmenter is None
+                         else clone(est.segmenter))
+            inputs, clip_index = segmenter.fit(inputs).segment(inputs)
+            source = source[np.asarray(clip_index)]
+        elif "estimator" not in est.get_params(deep=False):
+            break
+        est = est.estimator
+    return inputs, source
+
+
+def _setting(transformer):
+    """What a front step's output depends on: its type and parameters (not its workers)."""
+    params = transformer.get_params(deep=False)
+    kept = tuple(sorted((k, repr(v)) for k, v in params.items() if k not in ("n_jobs",
+                                                                             "progress")))
+    return (type(transformer).__module__, type(transformer).__qualname__, kept)
+
+
+def _keys(X):
+    """Content hash of each sample of ``X`` (its bytes and dtype)."""
+    return [hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16,
+                            person=str(x.dtype).encode()[:16]).digest() for x in X]
+
+
+def _shared_cache(token):
+    """The live cache of ``token`` in this process, or a new empty one (unpickling)."""
+    cache = _LIVE.get(token)
+    if cache is None:
+        cache = _TransformCache(token=token)
+        cache.received = True
+    return cache
+
+
+class _TransformCache:
+    """Outputs of stateless front steps, per sample and setting, shared within one run.
+
+    ``computed`` and ``reused`` count the samples transformed here and those
+    looked up; ``worker_computed`` and ``worker_reused`` the same in fold
+    workers (added by the harness from what the workers report).
+    ``received`` is True for a cache made by unpickling a token unknown in
+    this process (a fold worker's copy).
+    """
+
+    def __init__(self, *, token=None):
+        self.token = uuid.uuid4().hex if token is None else token
+        self._tables = {}
+        self.seconds = 0.0
+        self.computed = 0
+        self.reused = 0
+        self.worker_computed = 0
+        self.worker_reused = 0
+        self.received = False
+        _LIVE[self.token] = self
+
+    def __deepcopy__(self, memo):  # clone() of the estimators holding it shares it
+        return self
+
+    def __reduce__(self):  # pickled as its token: the tables never travel
+        return _shared_cache, (self.token,)
+
+    def _compute_missing(self, transformer, X, keys):
+        """Transform the samples of ``X`` not in their table yet: ``(table, how many)``."""
+        table = self._tables.setdefault((_setting(transformer), X.shape[1:]), {})
+        todo = {}
+        for i, key in enumerate(keys):
+            if key not in table:
+                todo.setdefault(key, i)
+        if todo:
+            start = time.perf_counter()
+            out = transformer.transform(X[list(todo.values())])
+            self.seconds += time.perf_counter() - start
+            table.update(zip(todo, out))
+        self.computed += len(todo)
+        return table, len(todo)
+
+    def transform(self, transformer, X):
+        """``transformer.transform(X)``, computing only the samples not seen before."""
+        X = np.asarray(X)
+        keys = _keys(X)
+        table, n_new = self._compute_missing(transformer, X, keys)
+        self.reused += len(keys) - n_new
+        return np.stack([table[key] for key in keys])
+
+    def fill(self, transformer, X):
+        """Compute (once) the outputs of ``transformer`` for ``X``; the keys of its samples.
+
+        What the harness does before handing folds to workers; unlike
+        :meth:`transform`, it counts nothing as reused.
+        """
+        X = np.asarray(X)
+        keys = _keys(X)
+        self._compute_missing(transformer, X, keys)
+        return keys
+
+    def tables_for(self, transformer, X, keys):
+        """The stored outputs of the samples ``keys`` (of inputs shaped like ``X``).
+
+        What a fold worker is handed: ``{table: {key: output}}``, to
+        :meth:`update` its own (empty) cache with.
+        """
+        table_key = (_setting(transformer), np.asarray(X).shape[1:])
+        table = self._tables.get(table_key, {})
+        return {table_key: {k: table[k] for k in keys if k in table}}
+
+    def update(self, tables):
+        """Add outputs handed over by :meth:`tables_for` (in a fold worker)."""
+        for table_key, rows in tables.items():
+            self._tables.setdefault(table_key, {}).update(rows)
+
+    def settings(self):
+        """The ``(setting, input shape)`` of every table held."""
+        return set(self._tables)
+
+    def n_stored(self):
+        """Outputs held, over all tables."""
+        return sum(len(t) for t in self._tables.values())
+
+    def keep(self, settings):
+        """Forget every ``(setting, input shape)`` not in ``settings``."""
+        for key in [k for k in self._tables if k not in settings]:
+            del self._tables[key]
+
+
+class _CachedFront(TransformerMixin, BaseEstimator):
+    """A stateless front step whose output is looked up in a :class:`_TransformCache`."""
+
+    def __init__(self, transformer, cache):
+        self.transformer = transformer
+        self.cache = cache
+
+    def fit(self, X, y=None):
+        self.transformer_ = clone(self.transformer).fit(X)
+        return self
+
+    def transform(self, X):
+        return self.cache.transform(self.transformer_, X)
+
+
+def _caches_in(est):
+    """The distinct caches of the :class:`_CachedFront` steps inside ``est``."""
+    found = {}
+    for part in [est, *est.get_params(deep=True).values()]:
+        if isinstance(part, _CachedFront):
+            found[id(part.cache)] = part.cache
+    return list(found.values())
