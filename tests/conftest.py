@@ -1,20 +1,54 @@
-"""Shared fixtures: real data from ../shared (skipped when absent) and tiny synthetic audio."""
+"""Shared fixtures: real data from ../shared (skipped when absent) and tiny synthetic audio.
+
+Every cache the code under test may write (torch hub and converted weights, numba's
+compiled functions, matplotlib's font cache, anything else under ``XDG_CACHE_HOME``) is
+sent to a temporary folder of the test session, set here, at import, before anything
+imports torch, numba, matplotlib or specgenre. Under pytest-xdist the controller makes the
+folder (workers inherit its environment) and each worker gets its own subfolder:
+processes that JIT-compile the same cached numba function for the first time at once
+race on numba's cache index and can leave it pointing at the wrong machine code, and
+each worker converts the official musicnn weights once into its own TORCH_HOME. The
+controller (or the single process) removes the folder at the end of the session.
+"""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-# One numba cache folder per pytest-xdist worker, set before anything imports numba.
-# Worker processes that JIT-compile the same cached function (librosa's pitch tracking,
-# our feature kernels) for the first time at once race on numba's cache index and can
-# leave it pointing at the wrong machine code: every later load then crashes. The library
-# itself compiles in the parent before starting its own workers (parallel_map's
-# first_here); separate test processes need separate caches.
-_worker = os.environ.get("PYTEST_XDIST_WORKER")
-if _worker:
-    _base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
-        tempfile.gettempdir(), f"specgenre-numba-cache-{os.getuid()}")
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(_base, _worker)
+#: Environment variable -> subfolder of the session's cache folder.
+CACHE_ENV = {
+    "TORCH_HOME": "torch",
+    "XDG_CACHE_HOME": "xdg_cache",
+    "NUMBA_CACHE_DIR": "numba",
+    "MPLCONFIGDIR": "matplotlib",
+    "LIBROSA_DATA_DIR": "librosa_data",
+}
+_SESSION_ENV = "SPECGENRE_TEST_SESSION_DIR"
+
+
+def _session_caches():
+    """Point every cache variable into the session folder; True if this process made it."""
+    base = os.environ.get(_SESSION_ENV)
+    made = base is None or not os.path.isdir(base)
+    if made:
+        base = tempfile.mkdtemp(prefix="specgenre-tests-")
+        os.environ[_SESSION_ENV] = base
+    process = os.path.join(base, os.environ.get("PYTEST_XDIST_WORKER", "main"))
+    for var, name in CACHE_ENV.items():
+        path = os.path.join(process, name)
+        os.makedirs(path, exist_ok=True)
+        os.environ[var] = path
+    return base, made
+
+
+SESSION_DIR, _MADE_SESSION_DIR = _session_caches()
+
+
+def pytest_unconfigure(config):
+    if _MADE_SESSION_DIR:
+        shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -65,6 +99,32 @@ def torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(home))
     monkeypatch.setenv("SPECGENRE_OFFLINE", "1")
     return home
+
+
+class CreatesMarker:
+    """Unpickling this object creates the file ``path``: a stand-in for any code a pickle runs."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture
+def code_running_object(tmp_path):
+    """``(obj, marker)``: unpickling ``obj`` would create the file ``marker`` (checked here).
+
+    Put ``obj`` in a crafted pickle where a file of weights is looked up, load, and
+    assert that ``marker`` does not exist: nothing was unpickled the unsafe way.
+    """
+    import pickle
+
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(CreatesMarker(probe))).close()
+    assert probe.exists()
+    marker = tmp_path / "marker"
+    return CreatesMarker(marker), marker
 
 
 @pytest.fixture

@@ -301,8 +301,8 @@ def test_beyond_rows_are_apart_and_build(one_torch_thread):
         assert est.score(X, y) == 1.0, name
     est = make_row("musicnn_msd_3s_prob", C=3.0,
                    estimator__embedding__layer="penultimate")
-    assert est.get_params()["estimator__svm__C"] == 3.0
-    assert est.get_params()["estimator__svm__probability"]
+    assert est.get_params()["estimator__svm__estimator__C"] == 3.0  # the calibrated SVC
+    assert not est.get_params()["estimator__svm__ensemble"]
 
 
 # ------------------------------------------------------------------ fine-tuning

@@ -309,7 +309,7 @@ def test_weights_from_dir_converted_once_and_cached(tmp_path, torch_home, rng, m
         net = load_musicnn(model, weights_dir=tmp_path / "weights")
         assert not net.training
         assert net.tags == MUSICNN_TAGS[model] and len(net.tags) == 50
-        cached = sorted((torch_home / "hub" / "checkpoints").glob(f"musicnn_{model}-*.pth"))
+        cached = sorted((torch_home / "hub" / "checkpoints").glob(f"musicnn_{model}-*.safetensors"))
         assert len(cached) == 1
         state = net.state_dict()
         # a few parameters land where they belong, in torch's layout
@@ -381,6 +381,79 @@ def test_wrong_checkpoint_shapes(tmp_path, torch_home, rng):
     write_checkpoint(str(tmp_path / "MSD_musicnn") + os.sep, tensors)
     with pytest.raises(ValueError, match="lacks the variable 'dense_1/kernel'"):
         load_musicnn("MSD_musicnn", weights_dir=tmp_path)
+
+
+def test_cache_is_safetensors(tmp_path, torch_home, rng):
+    from safetensors.torch import load_file
+
+    write_checkpoint(str(tmp_path / "MTT_vgg") + os.sep, _tf_tensors_for("MTT_vgg", rng))
+    net = load_musicnn("MTT_vgg", weights_dir=tmp_path)
+    cached, = (torch_home / "hub" / "checkpoints").glob("musicnn_MTT_vgg-*.safetensors")
+    state = load_file(cached)
+    assert set(state) == set(net.state_dict())
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(state[name], value, rtol=0, atol=0)
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temporary left
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle"])
+def test_tampered_cache_runs_no_code(tmp_path, torch_home, rng, monkeypatch, how,
+                                     code_running_object):
+    import pickle
+
+    write_checkpoint(str(tmp_path / "w" / "MSD_musicnn") + os.sep,
+                     _tf_tensors_for("MSD_musicnn", rng))
+    load_musicnn("MSD_musicnn", weights_dir=tmp_path / "w")
+    cached, = (torch_home / "hub" / "checkpoints").glob("musicnn_MSD_musicnn-*.safetensors")
+    # a crafted pickle where the converted weights are looked up, under the cache's name
+    # and under the name earlier versions used (.pth, read with torch.load)
+    obj, marker = code_running_object
+    payload = {"head.weight": obj}
+    old_name = cached.with_suffix(".pth")
+    for path in (cached, old_name):
+        if how == "pickle":
+            path.write_bytes(pickle.dumps(payload, protocol=2))
+        else:
+            torch.save(payload, path)
+    for load in (lambda: load_musicnn("MSD_musicnn", weights_dir=tmp_path / "w"),
+                 lambda: load_musicnn("MSD_musicnn")):  # no source: only the cache
+        monkeypatch.setattr(_weights, "_installed_package_dir", lambda: None)
+        with pytest.raises(ValueError, match="not a safetensors file") as info:
+            load()
+        message = str(info.value)
+        assert str(cached) in message and "\n" not in message
+    assert not marker.exists()
+
+
+def test_cache_of_wrong_tensors_is_refused(tmp_path, torch_home, rng):
+    from safetensors.torch import save_file
+
+    write_checkpoint(str(tmp_path / "MSD_vgg") + os.sep, _tf_tensors_for("MSD_vgg", rng))
+    load_musicnn("MSD_vgg", weights_dir=tmp_path)
+    cached, = (torch_home / "hub" / "checkpoints").glob("musicnn_MSD_vgg-*.safetensors")
+    save_file({"head.weight": torch.zeros(3)}, cached)  # tensors, but not this model's
+    with pytest.raises(ValueError, match="does not hold the converted weights of MSD_vgg") as info:
+        load_musicnn("MSD_vgg", weights_dir=tmp_path)
+    assert str(cached) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_weights_are_converted_inside_the_session_tmp(tmp_path, rng):
+    # conftest sends every cache of the test session to a temporary folder; the
+    # package's conversion writes there and not to the real ~/.cache/torch
+    from conftest import CACHE_ENV, SESSION_DIR
+
+    session = os.path.realpath(SESSION_DIR)
+    for var in CACHE_ENV:
+        assert os.path.commonpath([os.path.realpath(os.environ[var]), session]) == session, var
+    cache = os.path.realpath(_weights._cache_dir())
+    assert os.path.commonpath([cache, session]) == session
+    real = Path(os.path.expanduser("~")) / ".cache" / "torch" / "hub" / "checkpoints"
+    before = sorted(real.glob("musicnn_*")) if real.is_dir() else []
+    write_checkpoint(str(tmp_path / "MTT_musicnn") + os.sep, _tf_tensors_for("MTT_musicnn", rng))
+    _, path = _weights.musicnn_state_dict("MTT_musicnn", weights_dir=tmp_path)
+    assert os.path.commonpath([os.path.realpath(path), session]) == session
+    assert os.path.isfile(path)
+    assert (sorted(real.glob("musicnn_*")) if real.is_dir() else []) == before
 
 
 # ------------------------------------------------------------------ modules

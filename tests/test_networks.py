@@ -13,14 +13,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch.callbacks import Callback
 
+from specgenre._augment import BatchAugmenter
+from specgenre._validation import InvalidParameterError
+from specgenre._validsplit import validation_split
 from specgenre.aggregate import TrackAggregator
 from specgenre.networks import CNNClassifier, ResNet18Classifier
-from specgenre.networks._augment import BatchAugmenter
-from specgenre.networks._split import validation_split
 from specgenre.segment import ClipSegmenter
 from specgenre.spectrogram import SpectrogramTransformer
 
@@ -230,7 +230,8 @@ def test_validation_loss_is_measured_with_current_batchnorm_statistics():
     codes = clf.le_.transform(y[valid])
     loss = -np.mean(np.log(proba[np.arange(len(valid)), codes]))
     np.testing.assert_allclose(clf.net_.history[-1, "valid_loss"], loss, rtol=1e-4)
-    assert clf.net_.bn_source_ is None  # the model keeps no reference to the data
+    recalibration = dict(clf.net_.callbacks_)["batchnorm_before_validation"]
+    assert recalibration.source_ is None  # the model keeps no reference to the data
 
 
 # --------------------------------------------------------------------------
@@ -440,14 +441,14 @@ def test_resnet18_fits_tiny_input():
 # --------------------------------------------------------------------------
 
 def test_subclass_must_declare_every_shared_parameter():
-    from specgenre.networks._classifier import _COMMON_PARAMS, _SpectrogramClassifier
+    from specgenre._torchbase import COMMON_PARAMS, SpectrogramClassifierBase
 
     for cls in (CNNClassifier, ResNet18Classifier):
         params = cls().get_params()
-        assert set(_COMMON_PARAMS) <= set(params)
-        assert set(params) <= set(cls._parameter_constraints)
+        assert set(COMMON_PARAMS) <= set(params)
+        assert set(params) <= set(cls._constraints)
     with pytest.raises(TypeError, match="missing: verbose"):
-        class NoVerbose(_SpectrogramClassifier):  # noqa: F841
+        class NoVerbose(SpectrogramClassifierBase):  # noqa: F841
             def __init__(self, *, max_epochs=1, lr=1e-3, batch_size=32, weight_decay=0.0,
                          patience=None, valid_fraction=None, freq_mask=0, time_mask=0,
                          n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
@@ -458,8 +459,8 @@ def test_subclass_must_declare_every_shared_parameter():
         class KeywordArgs(CNNClassifier):  # noqa: F841
             def __init__(self, *, width=3, **kwargs):
                 pass
-    with pytest.raises(TypeError, match="_parameter_constraints for width"):
-        class NoConstraint(_SpectrogramClassifier):  # noqa: F841
+    with pytest.raises(TypeError, match="_constraints for width"):
+        class NoConstraint(SpectrogramClassifierBase):  # noqa: F841
             def __init__(self, *, width=3, max_epochs=1, lr=1e-3, batch_size=32,
                          weight_decay=0.0, patience=None, valid_fraction=None, freq_mask=0,
                          time_mask=0, n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
@@ -561,7 +562,7 @@ def _first_layer(case):
 @pytest.mark.parametrize("zero_gamma", [False, True])
 @pytest.mark.parametrize("case", ["resnet_stem", "cnn_block", "musicnn_front"])
 def test_chunked_first_layer_equals_autograd(case, zero_gamma):
-    from specgenre.networks._modules import _chunked_conv_bn
+    from specgenre._layers import chunked_conv_bn
 
     torch.manual_seed(0)
     conv, bn, pool, relu_first, x_channels = _first_layer(case)
@@ -582,7 +583,7 @@ def test_chunked_first_layer_equals_autograd(case, zero_gamma):
         return z.max(dim=3).values if pool == "last" else F.max_pool2d(z, *pool)
 
     for _ in range(2):  # two steps: the running statistics' second update too
-        a = _chunked_conv_bn(xa, conv, bn, pool, relu_first=relu_first, chunk=3)
+        a = chunked_conv_bn(xa, conv, bn, pool, relu_first=relu_first, chunk=3)
         b = plain(xb)
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         w = torch.randn(a.shape)

@@ -242,5 +242,41 @@ def test_weights_file_is_read_with_weights_only(torch_home):
     checkpoints.mkdir(parents=True)
     # an arbitrary object (here argparse.Namespace) in the file: refused, never executed
     torch.save({"conv1.weight": argparse.Namespace(a=1)}, checkpoints / FILE_NAME)
-    with pytest.raises(pickle.UnpicklingError, match="[Ww]eights only"):
+    with pytest.raises(ValueError, match="weights_only=True") as info:
+        _weights.load_resnet18_imagenet()
+    assert str(checkpoints / FILE_NAME) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle"])
+def test_tampered_weights_file_runs_no_code(torch_home, how, code_running_object):
+    checkpoints = torch_home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    obj, marker = code_running_object
+    payload = {"conv1.weight": obj}
+    path = checkpoints / FILE_NAME
+    if how == "pickle":
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+    else:
+        torch.save(payload, path)
+    with pytest.raises(ValueError, match="is not a file of ResNet18 weights") as info:
+        _weights.load_resnet18_imagenet()
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists()
+    # through fit too
+    X = np.zeros((8, 1, 8, 8), np.float32)
+    with pytest.raises(ValueError, match=FILE_NAME):
+        ResNet18Classifier(pretrained=True, max_epochs=1, valid_fraction=None).fit(
+            X, np.repeat([0, 1], 4))
+    assert not marker.exists()
+
+
+def test_weights_file_of_non_tensors_is_refused(torch_home):
+    checkpoints = torch_home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save({"conv1.weight": 3}, checkpoints / FILE_NAME)  # allowed types, no tensor
+    with pytest.raises(ValueError, match="state dict of tensors"):
+        _weights.load_resnet18_imagenet()
+    (checkpoints / FILE_NAME).write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="is not a file of ResNet18 weights"):
         _weights.load_resnet18_imagenet()

@@ -23,9 +23,9 @@ from typing import NamedTuple
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._parallel import chunk_slices, parallel_map
+from ._validation import Interval, StrOptions, validate_call, validate_params
 
 __all__ = ["AudioLoadError", "AudioBatch", "AudioLoader", "load_audio", "read_audio"]
 
@@ -213,15 +213,30 @@ def read_audio(path, *, sr=None, mono=True, dtype="float32"):
         y = data.T
     y = np.ascontiguousarray(y)
     if sr is not None and sr != native_sr:
-        y = _resample(y, native_sr, sr)
+        y = resample(y, native_sr, sr)
         return y, int(sr)
     return y, int(native_sr)
 
 
-def _resample(y, orig_sr, target_sr):
+def resample(y, orig_sr, target_sr):
+    """``y`` from ``orig_sr`` to ``target_sr`` Hz as :func:`librosa.load` does it (soxr "HQ").
+
+    Parameters
+    ----------
+    y : ndarray
+        Waveform(s), time on the last axis; float32 stays float32.
+    orig_sr, target_sr : int or float
+        Sample rates, Hz.
+
+    Returns
+    -------
+    y : ndarray
+        ``y`` itself when the rates are equal.
+    """
+    if orig_sr == target_sr:
+        return y
     import librosa
 
-    # librosa.load's default (soxr "HQ"); keeps float32 as float32
     return librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq")
 
 
@@ -236,7 +251,7 @@ def _mono_at(path, *, sr, n_samples=None, out=None):
         return data[:, 0], True
     y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     if native_sr != sr:
-        y = _resample(np.ascontiguousarray(y), native_sr, sr)
+        y = resample(np.ascontiguousarray(y), native_sr, sr)
     return y, False
 
 
@@ -402,9 +417,8 @@ def _load_equal_lengths(paths, *, sr, min_samples, on_error, n_jobs, progress):
     return AudioBatch(X, kept, errors)
 
 
-@validate_params(
+@validate_call(
     {"paths": "no_validation", **_LOAD_PARAMS, "on_error": [StrOptions({"raise", "skip"})]},
-    prefer_skip_nested_validation=True,
 )
 def load_audio(
     paths,
@@ -548,7 +562,7 @@ class AudioLoader(TransformerMixin, BaseEstimator):
     (len(paths), 661500)
     """
 
-    _parameter_constraints = dict(_LOAD_PARAMS)
+    _constraints = dict(_LOAD_PARAMS)
 
     def __init__(
         self,
@@ -568,7 +582,7 @@ class AudioLoader(TransformerMixin, BaseEstimator):
         self.progress = progress
 
     def _check_params(self):
-        self._validate_params()
+        validate_params(self)
         return _resolve_lengths(self.sr, self.duration, self.min_duration)
 
     def fit(self, X, y=None):

@@ -1,16 +1,17 @@
 """dB-scaled STFT and mel spectrograms of waveform batches, equal to librosa's."""
 
 import numbers
-from contextlib import contextmanager
 from functools import lru_cache, partial
 
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._parallel import chunk_slices, parallel_map
+from ._spectrogram_input import check_spectrograms
+from ._torchutil import torch_threads
+from ._validation import Interval, StrOptions, validate_params
 
 __all__ = ["BandStatistics", "SpectrogramTransformer"]
 
@@ -63,19 +64,6 @@ def _mel_bands(sr, n_fft, n_mels):
         W.setflags(write=False)
         bands.append((m0, m1, lo, hi, W))
     return tuple(bands)
-
-
-@contextmanager
-def _one_torch_thread():
-    """torch's intra-op threads set to 1 within the block (parallelism is over rows)."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _n_frames(n_samples, n_fft, hop_length):
@@ -263,7 +251,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
     ((1, 1, 128, 130), dtype('float32'), 0.0, -80.0)
     """
 
-    _parameter_constraints = {
+    _constraints = {
         "scale": [StrOptions({"db", "mel"})],
         "sr": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_fft": [Interval(numbers.Integral, 2, None, closed="left"), None],
@@ -335,7 +323,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         -------
         self : SpectrogramTransformer
         """
-        self._validate_params()
+        validate_params(self)
         X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True)
         self.n_fft_ = self._resolved_n_fft()
         _, self.n_freqs_, self.n_frames_ = self.output_shape(X.shape[1])
@@ -373,7 +361,7 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         slices = chunk_slices(len(X), n_chunks)
         # torch's FFT, numpy and BLAS release the GIL: threads share X and the result,
         # each block on one torch thread (n_jobs threads in all)
-        with _one_torch_thread():
+        with torch_threads(1):
             parts = parallel_map(func, [X[s] for s in slices], n_jobs=self.n_jobs,
                                  progress=self.progress, desc="spectrograms", prefer="threads")
         if self.dtype != "float32":  # part by part: no float32 copy of the whole output
@@ -431,7 +419,7 @@ class BandStatistics(TransformerMixin, BaseEstimator):
            [13.5, 15. , 17.5, 19. , 21.5, 23. ]], dtype=float32)
     """
 
-    _parameter_constraints = {"stats": [tuple, list]}
+    _constraints = {"stats": [tuple, list]}
 
     def __init__(self, stats=("mean",)):
         self.stats = stats
@@ -446,34 +434,7 @@ class BandStatistics(TransformerMixin, BaseEstimator):
         return stats
 
     def _validate(self, X, reset):
-        ndim = None
-        if not (hasattr(X, "tocsr") or hasattr(X, "iloc")):
-            ndim = np.ndim(X) if hasattr(X, "shape") or isinstance(X, (list, tuple)) else None
-        if ndim is None or ndim <= 2:
-            X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
-            X = X.reshape(X.shape[0], 1, 1, X.shape[1])
-        else:
-            from sklearn.utils.validation import _check_feature_names, check_array
-
-            _check_feature_names(self, X, reset=reset)
-            X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name="X",
-                            estimator=self)
-            if X.ndim == 3:
-                X = X.reshape(X.shape[0], 1, *X.shape[1:])
-            if X.ndim != 4:
-                raise ValueError(
-                    "X must be spectrograms (n, channels, freq, frames), (n, freq, frames) "
-                    f"or 2-D (n, frames); got {X.ndim} dimensions, shape {X.shape}.")
-            if reset:
-                self.n_features_in_ = int(np.prod(X.shape[1:]))
-        shape = tuple(int(v) for v in X.shape[1:])
-        if reset:
-            self.input_shape_ = shape
-        elif shape != self.input_shape_:
-            raise ValueError(
-                f"X has spectrograms of shape {shape} (channels, freq, frames), but "
-                f"BandStatistics was fitted on {self.input_shape_}.")
-        return X
+        return check_spectrograms(self, X, reset=reset, dtype=[np.float32, np.float64])
 
     def fit(self, X, y=None):
         """Check the parameters and record the spectrogram shape.
@@ -488,7 +449,7 @@ class BandStatistics(TransformerMixin, BaseEstimator):
         -------
         self : BandStatistics
         """
-        self._validate_params()
+        validate_params(self)
         self._check_stats()
         self._validate(X, reset=True)
         return self

@@ -12,13 +12,13 @@ from functools import lru_cache
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._parallel import parallel_map
+from .._validation import Interval, StrOptions, validate_params
 from ._frontend import MIN_SAMPLES, MUSICNN_SR, musicnn_patches
 from ._models import MUSICNN_LAYERS, VGG_LAYERS
-from ._weights import MUSICNN_MODELS, MUSICNN_TAGS, load_musicnn
+from ._weights import MUSICNN_MODELS, MUSICNN_TAGS, check_model, load_musicnn
 
 __all__ = ["MusicnnEmbedding", "top_tags", "musicnn_layers", "min_clip_samples"]
 
@@ -37,13 +37,8 @@ def musicnn_layers(model="MSD_musicnn"):
     layers : tuple of str
         ``taggram`` first, then the named layers of the official extractor.
     """
-    _check_model(model)
+    check_model(model)
     return VGG_LAYERS if model.endswith("_vgg") else MUSICNN_LAYERS
-
-
-def _check_model(model):
-    if model not in MUSICNN_MODELS:
-        raise ValueError(f"model must be one of {list(MUSICNN_MODELS)}; got {model!r}.")
 
 
 def _check_layer(model, layer):
@@ -231,7 +226,7 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
     (2, 200)
     """
 
-    _parameter_constraints = {
+    _constraints = {
         "model": [StrOptions(set(MUSICNN_MODELS))],
         "layer": [str],
         "pooling": [StrOptions(set(_POOLINGS))],
@@ -287,7 +282,7 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
             The official weights are not installed
             (``pip install --no-deps musicnn``) nor in ``weights_dir``.
         """
-        self._validate_params()
+        validate_params(self)
         _check_layer(self.model, self.layer)
         self._check_X(X, reset=True)
         width = _layer_width(self.model, self.layer, self._weights_dir(), self.device)
@@ -388,7 +383,7 @@ def top_tags(X, *, sr=22050, model="MSD_musicnn", n=5, batch_size=64, device="cp
     >>> top_tags(y, sr=22050, n=3)  # doctest: +SKIP
     [('rock', 0.61), ('alternative', 0.33), ('indie', 0.27)]
     """
-    _check_model(model)
+    check_model(model)
     n_tags = len(MUSICNN_TAGS[model])
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= n_tags:
         raise ValueError(f"n must be an integer in [1, {n_tags}]; got {n!r}.")

@@ -5,12 +5,13 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from .._layers import BATCH_NORM_TYPES
 from .._parallel import parallel_map
-from ..networks._classifier import _COMMON_DOC, _common_params, _SpectrogramClassifier
+from .._torchbase import COMMON_DOC, SpectrogramClassifierBase, common_params
+from .._validation import Interval, StrOptions, validate_params
 from ._estimators import min_clip_samples
 from ._frontend import HOP_LENGTH, MUSICNN_SR, N_FRAMES, N_MELS, musicnn_patches
 from ._weights import MUSICNN_MODELS, load_musicnn
@@ -54,7 +55,7 @@ class MusicnnPatches(TransformerMixin, BaseEstimator):
     MusicnnClassifier : fine-tunes musicnn on these patches.
     """
 
-    _parameter_constraints = {
+    _constraints = {
         "sr": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
     }
@@ -86,7 +87,7 @@ class MusicnnPatches(TransformerMixin, BaseEstimator):
         -------
         self : MusicnnPatches
         """
-        self._validate_params()
+        validate_params(self)
         self._check_X(X, reset=True)
         return self
 
@@ -118,7 +119,7 @@ class MusicnnPatches(TransformerMixin, BaseEstimator):
 class _FrozenBatchNorm(nn.Module):
     """A batch-norm layer fixed in eval mode: its statistics and affine as buffers.
 
-    Not a ``_BatchNorm``, so the library's batch-norm recalibration leaves it
+    Not a batch-norm layer, so the library's batch-norm recalibration leaves it
     alone; it keeps the attributes (``running_mean``, ``weight``, ...) that
     musicnn's inference front end reads.
     """
@@ -143,7 +144,7 @@ class _FrozenBatchNorm(nn.Module):
 
 def _freeze_batchnorm(module):
     for name, child in module.named_children():
-        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+        if isinstance(child, BATCH_NORM_TYPES):
             setattr(module, name, _FrozenBatchNorm(child))
         else:
             _freeze_batchnorm(child)
@@ -171,7 +172,7 @@ class MusicnnModule(nn.Module):
         musicnn's front end (its largest activations, at full resolution)
         trains keeping only its input and batch statistics, and recomputes
         each filter bank a few patches at a time in the backward pass
-        (:func:`~specgenre.networks._modules._chunked_conv_bn`). No effect on
+        (:func:`~specgenre._layers.chunked_conv_bn`). No effect on
         vgg or with ``freeze="body"``.
     """
 
@@ -205,7 +206,7 @@ class MusicnnModule(nn.Module):
         return self.net.head(self.net.head_dropout(self.embed(x)))
 
 
-class MusicnnClassifier(_SpectrogramClassifier):
+class MusicnnClassifier(SpectrogramClassifierBase):
     __doc__ = """musicnn pretrained on music, fine-tuned as a genre classifier (skorch).
 
     The official pretrained network (:func:`~specgenre.musicnn.load_musicnn`)
@@ -271,13 +272,13 @@ class MusicnnClassifier(_SpectrogramClassifier):
     otherwise), several times the cost of embedding them once with
     :class:`MusicnnEmbedding`: on a CPU, fine-tuning on more than a few
     hundred segments wants a GPU (``device="cuda"``).
-    """.format(common=_COMMON_DOC.format(
+    """.format(common=COMMON_DOC.format(
         max_epochs=20, lr_type=" or None", lr="None",
         lr_extra=" None: 1e-3 with ``freeze=\"body\"``, 1e-4 when fine-tuning everything.",
         dropout=0.5))
 
-    _parameter_constraints = {
-        **_SpectrogramClassifier._parameter_constraints,
+    _constraints = {
+        **SpectrogramClassifierBase._constraints,
         "model": [StrOptions(set(MUSICNN_MODELS))],
         "freeze": [StrOptions({"body"}), None],
         "checkpointing": ["boolean"],
@@ -295,7 +296,7 @@ class MusicnnClassifier(_SpectrogramClassifier):
         self.freeze = freeze
         self.checkpointing = checkpointing
         self.weights_dir = weights_dir
-        super().__init__(**_common_params(locals()))
+        super().__init__(**common_params(locals()))
 
     def _effective_lr(self):
         if self.lr is not None:

@@ -27,6 +27,8 @@ import numbers
 
 import numpy as np
 
+from ..audio import resample
+
 __all__ = [
     "MUSICNN_SR", "N_FFT", "HOP_LENGTH", "N_MELS", "N_FRAMES", "MIN_SAMPLES",
     "musicnn_logmel", "musicnn_patches", "musicnn_patches_batch",
@@ -63,14 +65,6 @@ def _check_wave(y, name="y"):
     return y
 
 
-def _resample(y, sr):
-    if sr == MUSICNN_SR:
-        return y
-    import librosa
-
-    return librosa.resample(y, orig_sr=sr, target_sr=MUSICNN_SR, res_type="soxr_hq")
-
-
 def musicnn_logmel(y, sr):
     """The whole log-mel spectrogram musicnn sees, ``(frames, 96)`` float32.
 
@@ -89,7 +83,7 @@ def musicnn_logmel(y, sr):
     import librosa
 
     sr = _check_sr(sr)
-    y = _resample(_check_wave(y), sr)
+    y = resample(_check_wave(y), sr, MUSICNN_SR)
     mel = librosa.feature.melspectrogram(y=y, sr=MUSICNN_SR, hop_length=HOP_LENGTH,
                                          n_fft=N_FFT, n_mels=N_MELS).T
     mel = mel.astype(np.float16).astype(np.float32)

@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._layers import chunked_conv_bn
+
 __all__ = ["MusicnnNet", "VggNet", "BN_EPS", "MUSICNN_LAYERS", "VGG_LAYERS"]
 
 #: Batch norm epsilon of ``tf.compat.v1.layers.batch_normalization``.
@@ -79,9 +81,8 @@ def _bn_relu_conv_max(block, x):
     """
     conv, bn = block.conv, block.bn
     if block.checkpointing and bn.training:
-        from ..networks._modules import _chunked_conv_bn  # fine-tuning: keep less
-
-        return _chunked_conv_bn(x, conv, bn, "last", relu_first=True)
+        # fine-tuning: keep less
+        return chunked_conv_bn(x, conv, bn, "last", relu_first=True)
     if bn.training or bn.running_mean is None:
         return bn(F.relu(conv(x))).amax(dim=3)
     sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
@@ -96,7 +97,7 @@ def _bn_relu_conv_max(block, x):
 class _TimbralBlock(nn.Module):
     """Conv (k_time x k_freq, time padded by 3, valid in frequency) -> ReLU -> BN -> max over freq."""
 
-    #: in training, keep less for the backward pass (``_chunked_conv_bn``)
+    #: in training, keep less for the backward pass (``chunked_conv_bn``)
     checkpointing = False
 
     def __init__(self, filters, k_freq):
@@ -111,7 +112,7 @@ class _TimbralBlock(nn.Module):
 class _TemporalBlock(nn.Module):
     """Conv (k_time x 1, TF "same") -> ReLU -> BN -> max over freq."""
 
-    #: in training, keep less for the backward pass (``_chunked_conv_bn``)
+    #: in training, keep less for the backward pass (``chunked_conv_bn``)
     checkpointing = False
 
     def __init__(self, filters, k_time):

@@ -11,10 +11,11 @@ imported.
 The checkpoint is read with :func:`~specgenre.musicnn._checkpoint.read_checkpoint`
 (no TensorFlow), mapped onto :class:`MusicnnNet` / :class:`VggNet` and saved
 where torchvision caches weights: ``torch.hub.get_dir()/checkpoints/
-musicnn_<model>-<hash>.pth`` (``$TORCH_HOME/hub/checkpoints``, by default
-under ``~/.cache/torch``), ``<hash>`` being the first 8 hex digits of the
-SHA-256 of the source checkpoint files, so a changed source is converted
-anew. Later loads read that file with ``torch.load(..., weights_only=True)``.
+musicnn_<model>-<hash>.safetensors`` (``$TORCH_HOME/hub/checkpoints``, by
+default under ``~/.cache/torch``), ``<hash>`` being the first 8 hex digits of
+the SHA-256 of the source checkpoint files, so a changed source is converted
+anew. The file is in the safetensors format: later loads read tensors only,
+never pickled objects, so a tampered file cannot run code.
 A converted file in the cache is also used when no source checkpoint can be
 found (e.g. copied there from another machine).
 """
@@ -23,11 +24,11 @@ import glob
 import hashlib
 import importlib.util
 import os
-import tempfile
 import warnings
 
 import numpy as np
 
+from .._files import atomic_write
 from ..networks._weights import PretrainedWeightsNotFoundError
 from ._checkpoint import read_checkpoint
 from ._models import MusicnnNet, VggNet
@@ -89,9 +90,10 @@ class MusicnnWeightsNotFoundError(PretrainedWeightsNotFoundError):
     """
 
 
-def _check_model(model):
+def check_model(model):
+    """Raise a ValueError naming ``model`` unless it is one of :data:`MUSICNN_MODELS`."""
     if model not in MUSICNN_MODELS:
-        raise ValueError(f"model must be one of {MUSICNN_MODELS}, got {model!r}")
+        raise ValueError(f"model must be one of {list(MUSICNN_MODELS)}; got {model!r}.")
 
 
 def _installed_package_dir():
@@ -127,7 +129,7 @@ def find_checkpoint(model="MSD_musicnn", *, weights_dir=None):
     folder : str or None
         Folder with ``.index`` and ``.data-00000-of-00001``.
     """
-    _check_model(model)
+    check_model(model)
     if weights_dir is not None:
         base = os.fspath(weights_dir)
         for folder in (os.path.join(base, model), base):
@@ -143,7 +145,7 @@ def find_checkpoint(model="MSD_musicnn", *, weights_dir=None):
 
 def build_musicnn(model="MSD_musicnn"):
     """An untrained network with the architecture of ``model`` (50 tags)."""
-    _check_model(model)
+    check_model(model)
     n_tags = len(MUSICNN_TAGS[model])
     return VggNet(n_tags=n_tags) if model.endswith("_vgg") else MusicnnNet(n_tags=n_tags)
 
@@ -223,7 +225,7 @@ def convert_checkpoint(folder, model):
     """
     import torch
 
-    _check_model(model)
+    check_model(model)
     tensors = read_checkpoint(os.path.join(os.fspath(folder), ""))
     mapping = _vgg_mapping if model.endswith("_vgg") else _musicnn_mapping
     try:
@@ -262,21 +264,31 @@ def _cache_dir():
 
 
 def _cache_name(model, digest):
-    return f"musicnn_{model}-{digest}.pth"
+    return f"musicnn_{model}-{digest}.safetensors"
 
 
-def _save_atomic(state, path):
-    import torch
+def _save(state, path):
+    """Write ``state`` as a safetensors file, atomically (never half-written)."""
+    from safetensors.torch import save
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".partial")
-    os.close(fd)
+    data = save({name: tensor.contiguous() for name, tensor in state.items()})
+    with atomic_write(path) as fh:
+        fh.write(data)
+
+
+def _load(path):
+    """Read a converted state dict; anything but a safetensors file of tensors is refused."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"{path} is not a safetensors file of converted musicnn weights "
+                         f"({reason}); delete it to convert the official checkpoint "
+                         f"again") from None
 
 
 def _not_found(model, weights_dir, cache):
@@ -315,16 +327,16 @@ def musicnn_state_dict(model="MSD_musicnn", *, weights_dir=None):
     -------
     state_dict : dict of str to torch.Tensor
     path : str
-        The cached ``.pth`` file it was read from (or written to).
+        The cached ``.safetensors`` file it was read from (or written to).
 
     Raises
     ------
     MusicnnWeightsNotFoundError
         No checkpoint found and nothing converted in the cache.
+    ValueError
+        The cached file is not a safetensors file of tensors.
     """
-    import torch
-
-    _check_model(model)
+    check_model(model)
     cache = _cache_dir()
     folder = find_checkpoint(model, weights_dir=weights_dir)
     if folder is None:
@@ -339,16 +351,13 @@ def musicnn_state_dict(model="MSD_musicnn", *, weights_dir=None):
         if not os.path.isfile(path):
             state = convert_checkpoint(folder, model)
             try:
-                _save_atomic(state, path)
+                _save(state, path)
             except OSError as exc:
                 warnings.warn(f"could not cache the converted {model} weights at {path} "
                               f"({exc}); they will be converted again next time",
                               RuntimeWarning, stacklevel=2)
             return state, path
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__}).")
-    return state, path
+    return _load(path), path
 
 
 def load_musicnn(model="MSD_musicnn", *, weights_dir=None, device="cpu"):
@@ -374,10 +383,17 @@ def load_musicnn(model="MSD_musicnn", *, weights_dir=None, device="cpu"):
     ------
     MusicnnWeightsNotFoundError
         The weights are neither installed, in ``weights_dir``, nor cached.
+    ValueError
+        The cached converted file is not a safetensors file of this model's tensors.
     """
-    state, _ = musicnn_state_dict(model, weights_dir=weights_dir)
+    state, path = musicnn_state_dict(model, weights_dir=weights_dir)
     net = build_musicnn(model)
-    net.load_state_dict(state, strict=True)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # the names or shapes of another network
+        reason = " ".join(str(exc).split())
+        raise ValueError(f"{path} does not hold the converted weights of {model} ({reason}); "
+                         f"delete it to convert the official checkpoint again") from None
     net.tags = MUSICNN_TAGS[model]
     net.model_name = model
     return net.to(device).eval()

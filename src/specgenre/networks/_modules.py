@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .._layers import chunked_conv_bn
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -191,181 +193,6 @@ def _relu_max_pool2d(x, kernel_size, stride=None, padding=0):
     return _ReluMaxPool2d.apply(x, kernel_size, stride, padding)
 
 
-def _max_with_indices(z, pool):
-    """``(maximum, flat index)`` of ``z`` (N, C, H, W) per pooling window.
-
-    ``pool`` is ``(kernel_size, stride, padding)`` of :func:`F.max_pool2d`, or ``"last"``:
-    the maximum over the last axis. The index is into each ``(n, c)`` map's ``H * W``
-    values, as :func:`F.max_pool2d` gives it.
-    """
-    if pool == "last":
-        values, idx = z.max(dim=3)
-        return values, idx.add_(torch.arange(z.shape[2], device=z.device) * z.shape[3])
-    return F.max_pool2d(z, *pool, return_indices=True)
-
-
-class _ChunkedConvBN(torch.autograd.Function):
-    """``pool(relu(bn(conv(x))))`` or ``pool(bn(relu(conv(x))))`` in training, with less kept.
-
-    The first layers of a spectrogram network hold the largest activations: at full
-    resolution, a batch of 32 mel spectrograms of 30 s gives 340 MB per tensor in
-    ResNet18's stem. Their backward pass is then the training peak, with the
-    convolution's output, the gradient of the batch-norm output and that of its input
-    alive at once. Here the forward pass computes the convolution a chunk of the batch
-    at a time into one output, normalises it in place (updating ``bn``'s running
-    statistics as ``bn`` would) and keeps only ``x``, the batch statistics and the
-    (pooled, small) output. The backward pass reads the two batch sums that batch
-    norm's gradient needs off the output (the gradient reaches the batch-norm output
-    only at each window's maximum, where it equals the output), then recomputes the
-    layer ``chunk`` samples at a time to apply them and take the convolution's
-    gradients. Its memory is that of one chunk. Outputs, running statistics and
-    gradients equal autograd's up to float32 round-off (tested); the compute is one
-    more forward pass of the layer.
-
-    ``pool`` is as in :func:`_max_with_indices`; ``relu_first``: ReLU before batch
-    norm (musicnn's front end), else after it. A tie's gradient goes to its first
-    maximum, as in :func:`F.max_pool2d` (``amax`` shares it among the tied values:
-    the same unless whole windows tie, as where a batch-norm weight is 0).
-    """
-
-    @staticmethod
-    def forward(ctx, x, conv, bn, pool, relu_first, chunk, *params):
-        y = None  # conv(x), a chunk at a time: the convolution's own buffers stay small
-        for start in range(0, len(x), chunk):
-            part = conv(x[start:start + chunk])
-            if y is None:
-                y = part.new_empty((len(x), *part.shape[1:]))
-            y[start:start + len(part)] = part
-            del part
-        if relu_first:
-            y.clamp_min_(0.0)
-        var, mean = torch.var_mean(y, dim=(0, 2, 3), unbiased=False)
-        invstd = torch.rsqrt(var + bn.eps)
-        count = y.numel() // y.shape[1]  # values per channel
-        _update_running_stats(bn, mean, var, count)
-        scale = (bn.weight * invstd).view(1, -1, 1, 1)
-        shift = bn.bias.view(1, -1, 1, 1) - mean.view(1, -1, 1, 1) * scale
-        y.mul_(scale).add_(shift)
-        out = _max_with_indices(y, pool)[0]
-        del y
-        if not relu_first:
-            out.clamp_min_(0.0)  # relu(max z) = max(relu z)
-        ctx.save_for_backward(x, mean, invstd, scale, shift, out)
-        ctx.conv, ctx.bn, ctx.pool, ctx.relu_first = conv, bn, pool, relu_first
-        ctx.chunk, ctx.count = chunk, count
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, mean, invstd, scale, shift, out = ctx.saved_tensors
-        conv, bn, pool, chunk = ctx.conv, ctx.bn, ctx.pool, ctx.chunk
-        names = [name for name, _ in conv.named_parameters()]
-        weights = [p.detach().requires_grad_() for _, p in conv.named_parameters()]
-        need_x = ctx.needs_input_grad[0]
-        c = (1, -1, 1, 1)
-        gamma, beta = bn.weight.detach().view(c), bn.bias.detach().view(c)
-        mean, invstd = mean.view(c), invstd.view(c)
-        if out.dim() == 3:  # max over the last axis: (N, C, H) -> (N, C, H, 1)
-            out, grad_out = out.unsqueeze(3), grad_out.unsqueeze(3)
-        dims = (0, 2, 3)
-
-        def pooled_grad(start):
-            """The gradient at the pooled output of the chunk at ``start``."""
-            g = grad_out[start:start + chunk]
-            if ctx.relu_first:
-                return g
-            # the ReLU after batch norm passes no gradient where the output is 0
-            return g.masked_fill(out[start:start + chunk] <= 0, 0.0)
-
-        def normalise(y, start):
-            """``(xhat, gz)``: normalised ``y`` (the chunk at ``start``) and the gradient
-            at the batch-norm output."""
-            if ctx.relu_first:
-                y = y.clamp_min(0.0)
-            # the batch-norm output as the forward pass computed it (the same maxima)
-            idx = _max_with_indices(y * scale + shift, pool)[1]
-            xhat = (y - mean).mul_(invstd)
-            g = pooled_grad(start).flatten(2)
-            gz = torch.zeros_like(xhat).flatten(2).scatter_add_(2, idx.flatten(2), g)
-            return xhat, gz.view_as(xhat)
-
-        # Batch norm's gradient needs sum(gz) and sum(gz * xhat) over the batch: sums over
-        # the windows' maxima, where the batch-norm output is ``out``, so that
-        # xhat = (out - beta) / gamma there. Recomputed instead where a gamma is 0.
-        # Chunk by chunk, so that no temporary is the size of the whole output.
-        sum_g = sum_gx = 0.0
-        read_off = bool((gamma != 0).all())
-        for start in range(0, len(x), chunk):
-            if read_off:
-                g = pooled_grad(start)
-                sum_g = sum_g + g.sum(dim=dims, keepdim=True)
-                sum_gx = sum_gx + (g * (out[start:start + chunk] - beta)).sum(dim=dims,
-                                                                            keepdim=True)
-                continue
-            with torch.no_grad():
-                xhat, gz = normalise(conv(x[start:start + chunk]), start)
-            sum_g = sum_g + gz.sum(dim=dims, keepdim=True)
-            sum_gx = sum_gx + (gz * xhat).sum(dim=dims, keepdim=True)
-            del xhat, gz
-        if read_off:
-            sum_gx = sum_gx / gamma
-        mean_g, mean_gx = sum_g / ctx.count, sum_gx / ctx.count
-        grads_x, grads_w = [], [torch.zeros_like(w) for w in weights]
-        for start in range(0, len(x), chunk):
-            with torch.enable_grad():
-                xc = x[start:start + chunk].detach().requires_grad_(need_x)
-                y = torch.func.functional_call(conv, dict(zip(names, weights)), (xc,))
-            with torch.no_grad():
-                xhat, gz = normalise(y.detach(), start)
-                # batch norm's input gradient (training mode), in place on gz
-                gy = gz.sub_(mean_g).sub_(xhat.mul_(mean_gx)).mul_(gamma * invstd)
-                del xhat
-                if ctx.relu_first:
-                    gy.masked_fill_(y <= 0, 0.0)
-            got = torch.autograd.grad(y, ([xc] if need_x else []) + weights, gy)
-            if need_x:
-                grads_x.append(got[0])
-                got = got[1:]
-            for acc, g in zip(grads_w, got):
-                acc += g
-            del y, gy, got
-        grad_x = torch.cat(grads_x) if need_x else None
-        return (grad_x, None, None, None, None, None, *grads_w,
-                sum_gx.view(-1).clone(), sum_g.view(-1).clone())
-
-
-def _update_running_stats(bn, mean, var, n):
-    """Update ``bn``'s running statistics with one training batch, as ``bn(x)`` does."""
-    if not bn.track_running_stats:
-        return
-    bn.num_batches_tracked.add_(1)
-    factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-    bn.running_mean.mul_(1.0 - factor).add_(mean, alpha=factor)
-    bn.running_var.mul_(1.0 - factor).add_(var * (n / max(n - 1, 1)), alpha=factor)
-
-
-def _chunked_conv_bn(x, conv, bn, pool, *, relu_first=False, chunk=8):
-    """The first layer of a network, ``conv -> BN -> ReLU -> max`` (``relu_first``: ReLU, BN).
-
-    ``pool`` is ``(kernel_size, stride, padding)`` of a 2-D max-pooling or ``"last"``
-    (the maximum over the last axis). With ``bn`` in training mode (batch statistics)
-    it is :class:`_ChunkedConvBN`, which normalises in place and keeps far less for
-    the backward pass; with running statistics, the plain computation.
-    """
-    pool = pool if pool == "last" else tuple(pool)
-    if not (bn.training and bn.affine):  # running statistics: no batch sums to keep
-        y = conv(x)
-        if relu_first:
-            z = bn(F.relu(y))
-            return z.amax(dim=3) if pool == "last" else F.max_pool2d(z, *pool)
-        # ReLU after the maximum: the same values, without a full-size ReLU output
-        z = bn(y)
-        return (z.amax(dim=3) if pool == "last" else F.max_pool2d(z, *pool)).clamp_min(0.0)
-    # batch statistics, also without gradients (batch-norm recalibration): in place
-    params = [p for _, p in conv.named_parameters()] + [bn.weight, bn.bias]
-    return _ChunkedConvBN.apply(x, conv, bn, pool, bool(relu_first), int(chunk), *params)
-
-
 def _pool_freq(x, factor):
     """Average ``factor`` neighbouring frequency rows (the last window may be shorter)."""
     if factor == 1:
@@ -416,7 +243,7 @@ class SpectrogramCNN(nn.Module):
         Average this many neighbouring frequency rows first.
 
     checkpointing : bool, default=False
-        In training, run the first block as :func:`_chunked_conv_bn`: it keeps
+        In training, run the first block as :func:`~specgenre._layers.chunked_conv_bn`: it keeps
         only its input and the batch statistics, and its backward pass
         recomputes the convolution a few samples at a time.
 
@@ -459,7 +286,7 @@ class SpectrogramCNN(nn.Module):
         for k, block in enumerate(self.blocks):
             pool = (min(2, x.shape[-2]), min(2, x.shape[-1]))
             if k == 0 and self.checkpointing and pool != (1, 1):
-                x = _chunked_conv_bn(x, block[0], block[1], (pool, pool, 0))
+                x = chunked_conv_bn(x, block[0], block[1], (pool, pool, 0))
             else:
                 x = block(x)
         return x.mean(dim=(-2, -1))
@@ -490,7 +317,7 @@ class ResNet18Module(nn.Module):
         Dropout before ``fc`` (torchvision's ResNet has none).
     checkpointing : bool, default=False
         Activation checkpointing: in training the stem (``conv1`` to
-        ``maxpool``) runs as :func:`_chunked_conv_bn`, and each residual block
+        ``maxpool``) runs as :func:`~specgenre._layers.chunked_conv_bn`, and each residual block
         keeps only its input and is run again in its backward pass
         (:func:`_run_segment`).
     """
@@ -520,7 +347,7 @@ class ResNet18Module(nn.Module):
         n = self.net
         pool = n.maxpool  # torchvision's: 3x3, stride 2, padding 1
         if self.checkpointing:  # its backward in chunks of the batch
-            return _chunked_conv_bn(x, n.conv1, n.bn1,
+            return chunked_conv_bn(x, n.conv1, n.bn1,
                                     (pool.kernel_size, pool.stride, pool.padding))
         return _relu_max_pool2d(n.bn1(n.conv1(x)), pool.kernel_size, pool.stride, pool.padding)
 

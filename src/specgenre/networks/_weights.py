@@ -144,9 +144,10 @@ def load_resnet18_imagenet(*, download=None, timeout=DOWNLOAD_TIMEOUT, url=None)
     PretrainedWeightsNotFoundError
         The file is not cached and could not be downloaded (offline mode,
         no network, bad hash).
+    ValueError
+        The cached file does not hold a state dict of tensors (read without
+        unpickling anything else, so a tampered file cannot run code).
     """
-    import torch
-
     path, weights_url = resnet18_weights_path()
     source = url or weights_url
     if not os.path.isfile(path):
@@ -169,7 +170,24 @@ def load_resnet18_imagenet(*, download=None, timeout=DOWNLOAD_TIMEOUT, url=None)
                 f"ImageNet weights of ResNet18 not found: {filename} is not at {path} "
                 f"and downloading {source} failed ({type(exc).__name__}: {exc}). {fix}",
                 filename=path, url=weights_url) from exc
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__}).")
+    return _read_state_dict(path, weights_url)
+
+
+def _read_state_dict(path, url):
+    """``torch.load(path, weights_only=True)``: tensors only; anything else is a one-line error."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise ValueError(
+            f"{path} is not a file of ResNet18 weights: torch.load(weights_only=True) refused "
+            f"it ({type(exc).__name__}): it holds objects other than tensors or is damaged; "
+            f"delete it and download {url} again") from None
+    if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} is not a file of ResNet18 weights: it does not hold a state "
+                         f"dict of tensors; delete it and download {url} again")
     return state
