@@ -1,4 +1,4 @@
-"""Fitted models saved with joblib predict the same, bit for bit, in a fresh process.
+"""Fitted models saved as model files predict the same, bit for bit, in a fresh process.
 
 A model is useful after training only if it can be saved, shipped and loaded
 elsewhere (``specgenre train`` / ``specgenre predict`` do exactly that). Two
@@ -6,16 +6,17 @@ whole models are checked: a 3 s CNN voted per clip (TrackAggregator around a
 spectrogram + CNN pipeline, torch state inside) and XGBoost on Kaggle's
 features (numba feature kernels, an XGBoost booster inside), plus README's
 quick baseline (mel spectrogram -> BandStatistics -> logistic regression),
-whose band statistics once were a lambda that could not be pickled. Each is fitted
-here, saved with ``joblib.dump``, loaded by a new Python interpreter, and
-its predictions there must equal those of the original model exactly.
+whose band statistics once were a lambda that could not be saved. Each is fitted
+here, saved with :func:`specgenre.modelfile.save_model` (tensors and a JSON
+description, no pickle), loaded by a new Python interpreter with
+:func:`~specgenre.modelfile.load_model`, and its predictions there must equal
+those of the original model exactly.
 """
 
 import subprocess
 import sys
 import textwrap
 
-import joblib
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -31,6 +32,7 @@ from specgenre import (
     XGBoostClassifier,
     make_genre_clips,
 )
+from specgenre.modelfile import save_model
 
 GENRES = ["classical", "metal", "reggae"]
 
@@ -71,15 +73,16 @@ _CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
 
-    import joblib
     import numpy as np
     import torch
+
+    from specgenre.modelfile import load_model
 
     out = Path(sys.argv[1])
     torch.set_num_threads(int(sys.argv[2]))
     X = np.load(out / "X.npy")
     for name in ("cnn", "xgboost", "baseline"):
-        model = joblib.load(out / f"{name}.joblib")
+        model = load_model(out / f"{name}.specgenre").estimator
         np.save(out / f"{name}_classes.npy", model.classes_)
         np.save(out / f"{name}_predict.npy", model.predict(X))
         np.save(out / f"{name}_proba.npy", model.predict_proba(X))
@@ -105,7 +108,7 @@ def roundtrip(tmp_path_factory):
     for name, make in MODELS.items():
         model = make()
         model.fit(train.data, train.target)
-        joblib.dump(model, out / f"{name}.joblib")
+        save_model(model, out / f"{name}.specgenre")
         expected[name] = {
             "classes": model.classes_,
             "predict": model.predict(X),
