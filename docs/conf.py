@@ -104,7 +104,25 @@ sphinx_gallery_conf = {
 #: Every name of ``specgenre.__all__`` (except ``__version__``) must appear in
 #: exactly one section, and its submodule must define it; the build fails otherwise.
 API_SECTIONS = {
+    "Your music: collections, training, model files, judging songs": [
+        "load_collection",
+        "Collection",
+        "train_row",
+        "TrainedModel",
+        "save_model",
+        "load_model",
+        "judge_files",
+        "judge",
+        "Judgement",
+    ],
+    "Evaluation": [
+        "evaluate_rows",
+        "evaluate_row",
+        "format_table",
+        "write_results",
+    ],
     "Data sets": [
+        "load_audio_folder",
         "load_gtzan",
         "load_audio_csv",
         "load_gtzan_features",

@@ -2,7 +2,6 @@
 
 import csv
 
-import joblib
 import numpy as np
 import pytest
 from conftest import write_wav
@@ -11,6 +10,8 @@ from sklearn.pipeline import make_pipeline
 
 from specgenre import ClipSegmenter, FeatureExtractor, TrackAggregator
 from specgenre.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from specgenre.modelfile import save_model
+from specgenre.training import TrainedModel
 
 SR = 22050
 
@@ -157,8 +158,8 @@ def _fitted_voting_model(tmp_path):
     y = np.array(["low", "high"] * 4)
     inner = make_pipeline(FeatureExtractor(), LogisticRegression(max_iter=500))
     est = TrackAggregator(inner, segmenter=ClipSegmenter(2.0), voting="soft").fit(X, y)
-    path = tmp_path / "model.joblib"
-    joblib.dump({"estimator": est, "row": None, "sr": SR, "duration": 4.0}, path)
+    path = tmp_path / "model.specgenre"
+    save_model(TrainedModel(est, None, 4.0), path)
     return path
 
 

@@ -10,22 +10,33 @@ classifier over whole clips, so that every split made by
 the same side.
 """
 
+from typing import NamedTuple
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import _safe_indexing, get_tags
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _num_samples,
     check_array,
     check_is_fitted,
     column_or_1d,
     has_fit_parameter,
 )
 
-__all__ = ["TrackAggregator", "group_segments", "hard_vote", "soft_vote"]
+from ._validation import HasMethods, StrOptions, validate_params
+
+__all__ = ["SegmentVote", "TrackAggregator", "group_segments", "hard_vote", "soft_vote"]
+
+
+class SegmentVote(NamedTuple):
+    """What :meth:`TrackAggregator.vote` returns (see there)."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    segment_labels: np.ndarray
+    segment_proba: np.ndarray | None
 
 
 # --------------------------------------------------------------------------
@@ -277,14 +288,56 @@ def _stack_tracks(X):
     return np.concatenate(tracks, axis=0), np.repeat(np.arange(len(tracks)), lengths)
 
 
+def _n_rows(x):
+    """Number of rows (samples) of an array-like, sparse matrix or DataFrame; None if 0-d."""
+    if not hasattr(x, "shape") and not hasattr(x, "__len__"):
+        x = np.asarray(x)  # e.g. an object with only __array__
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else None
+    return len(x)
+
+
+def _take_rows(x, rows):
+    """Rows ``rows`` (an integer array) of an array, sparse matrix, DataFrame, Series or list."""
+    if hasattr(x, "iloc"):
+        return x.iloc[rows]
+    if hasattr(x, "shape"):
+        return x[rows]
+    return [x[i] for i in rows]
+
+
+def _search_classes():
+    """scikit-learn's public searches: their ``fit`` passes ``groups`` on to their ``cv``.
+
+    GridSearchCV and RandomizedSearchCV, and the halving searches once
+    ``sklearn.experimental.enable_halving_search_cv`` has made them public.
+    """
+    import sklearn.model_selection as model_selection
+
+    names = ("GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV",
+             "HalvingRandomSearchCV")
+    # vars(): until enabled, the module's __getattr__ raises ImportError for the halving ones
+    found = vars(model_selection)
+    return tuple(found[n] for n in names if n in found)
+
+
 def _groups_fit_param(estimator):
     """Name of the fit parameter through which ``estimator`` takes groups, or None.
 
     A Pipeline routes to its last step (``"<name>__groups"``, recursively); a
-    search (GridSearchCV, ...) takes ``groups`` for its splitter; any other
-    estimator takes them if its ``fit`` has a ``groups`` parameter.
+    scikit-learn search (GridSearchCV, RandomizedSearchCV, and their
+    subclasses; the halving searches once enabled) takes ``groups`` through
+    ``**params`` for its splitter; any other estimator takes them if its
+    ``fit`` has a ``groups`` parameter (as third-party searches built on
+    scikit-learn's search base class commonly do).
+
+    No public scikit-learn API says whether a meta-estimator's ``fit`` hands
+    ``groups`` to its splitter when metadata routing is off: a ``cv``
+    parameter with ``fit(**params)`` is not enough (CalibratedClassifierCV or
+    LogisticRegressionCV would pass them to the wrong place, or refuse them),
+    so the searches are named.
     """
-    from sklearn.model_selection._search import BaseSearchCV
     from sklearn.pipeline import Pipeline
 
     if isinstance(estimator, Pipeline):
@@ -293,7 +346,7 @@ def _groups_fit_param(estimator):
             return None
         inner = _groups_fit_param(last)
         return None if inner is None else f"{name}__{inner}"
-    if isinstance(estimator, BaseSearchCV):
+    if isinstance(estimator, _search_classes()):
         return "groups"
     try:
         return "groups" if has_fit_parameter(estimator, "groups") else None
@@ -416,7 +469,7 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints = {
+    _constraints = {
         "estimator": [HasMethods(["fit", "predict"])],
         "segmenter": [HasMethods(["fit", "segment"]), StrOptions({"precomputed"}), None],
         "voting": [StrOptions({"hard", "soft"})],
@@ -451,9 +504,8 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             self.segmenter_ = segmenter.fit(X)
             self.n_features_in_ = self.segmenter_.n_features_in_
         segments, clip_index = self.segmenter_.segment(X)
-        return segments, np.asarray(clip_index), _num_samples(X)
+        return segments, np.asarray(clip_index), _n_rows(X)
 
-    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, groups=None, **fit_params):
         """Fit a clone of the estimator on the segments of the clips.
 
@@ -486,6 +538,7 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def _check_fit_args(self, y):
         """Checks of :meth:`fit` that need no data, made before the clips are cut."""
+        validate_params(self)
         if self.voting == "soft" and not hasattr(self.estimator, "predict_proba"):
             raise ValueError(
                 f"voting='soft' averages segment probabilities, but "
@@ -523,8 +576,8 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         params = {}
         for key, value in (fit_params or {}).items():
             if (value is not None and not isinstance(value, str) and hasattr(value, "__len__")
-                    and _num_samples(value) == n_clips):
-                value = _safe_indexing(value, clip_index)
+                    and _n_rows(value) == n_clips):
+                value = _take_rows(value, clip_index)
             params[key] = value
         groups_key = _groups_fit_param(self.estimator)
         if groups is not None:
@@ -563,10 +616,8 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def _segment_proba(self, segments):
         return np.asarray(self.estimator_.predict_proba(segments))[:, self._columns]
 
-    def _votes(self, X):
-        """Hard-vote winners (indices into classes_) and vote counts of each clip."""
-        check_is_fitted(self)
-        segments, clip_index, n_clips = self._segment(X, fit=False)
+    def _hard_vote(self, segments, clip_index, n_clips):
+        """Winners (indices into classes_), vote counts and segment labels (indices)."""
         labels = self.le_.transform(np.asarray(self.estimator_.predict(segments)))
         winners, votes = hard_vote(labels, clip_index, n_clips=n_clips,
                                    n_classes=len(self.classes_))
@@ -577,10 +628,51 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             rank = np.full(n_clips, -1)
             rank[tied] = np.arange(len(tied))
             sel = np.flatnonzero(rank[clip_index] >= 0)
-            proba = self._segment_proba(_safe_indexing(segments, sel))
+            proba = self._segment_proba(_take_rows(segments, sel))
             winners[tied], _ = hard_vote(labels[sel], rank[clip_index[sel]],
                                          n_clips=len(tied), proba=proba)
-        return winners, votes
+        return winners, votes, labels
+
+    def vote(self, segments, clip_index=None):
+        """Combine the predictions for already-cut segments by this model's vote.
+
+        This is the vote :meth:`predict` casts after cutting clips; it also
+        judges a whole song cut into windows of the segment length
+        (:func:`specgenre.judge`), so that clips and songs are voted on by
+        the same code.
+
+        Parameters
+        ----------
+        segments : array-like
+            Segments as the inner estimator takes them (e.g. 3 s waveforms,
+            or segment feature rows).
+        clip_index : array-like of int, shape (n_segments,), default=None
+            Clip of each segment, ``0 .. n_clips - 1``; None: all segments are
+            of one clip.
+
+        Returns
+        -------
+        vote : SegmentVote
+            ``labels`` (one per clip, from ``classes_``), ``scores`` (shape
+            ``(n_clips, n_classes)``: mean probabilities with
+            ``voting="soft"``, vote shares with ``voting="hard"``, so that a
+            clip's label always has its largest score), ``segment_labels``
+            (each segment's own prediction) and ``segment_proba`` (each
+            segment's probabilities with ``voting="soft"``, else None).
+        """
+        check_is_fitted(self)
+        n_segments = _n_rows(segments)
+        if clip_index is None:
+            clip_index = np.zeros(n_segments, dtype=np.intp)
+        clip_index, n_clips, per_clip = _check_clip_index(clip_index, n_segments, None)
+        if self.voting == "soft":
+            proba = self._segment_proba(segments)
+            scores = soft_vote(proba, clip_index, n_clips=n_clips)
+            return SegmentVote(self.classes_[np.argmax(scores, axis=1)], scores,
+                               self.classes_[np.argmax(proba, axis=1)], proba)
+        winners, votes, labels = self._hard_vote(segments, clip_index, n_clips)
+        return SegmentVote(self.classes_[winners], votes / per_clip[:, None],
+                           self.classes_[labels], None)
 
     def predict(self, X):
         """Predict the label of each clip by voting over its segments.
@@ -598,8 +690,9 @@ class TrackAggregator(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if self.voting == "soft":
             proba = self.predict_proba(X)
             return self.classes_[np.argmax(proba, axis=1)]
-        winners, _ = self._votes(X)
-        return self.classes_[winners]
+        check_is_fitted(self)
+        segments, clip_index, n_clips = self._segment(X, fit=False)
+        return self.classes_[self._hard_vote(segments, clip_index, n_clips)[0]]
 
     @available_if(_soft_voting_available)
     def predict_proba(self, X):

@@ -13,7 +13,7 @@ in a :class:`~specgenre.errors.SkippedFileWarning`, and recorded in
 """
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,37 +70,6 @@ class Collection:
         """Tracks per genre: ``{genre: count}`` in genre order."""
         names, counts = np.unique(self.genres, return_counts=True)
         return {str(g): int(c) for g, c in zip(names, counts)}
-
-    def subset(self, track_ids):
-        """The collection of the tracks whose id is in ``track_ids`` (files of others
-        are neither decoded nor reported)."""
-        keep = np.isin(self.track_ids, list(track_ids))
-        if not keep.any():
-            raise CollectionError(f"{self.source} holds none of the {len(track_ids)} tracks "
-                                  "asked for")
-        chosen = {str(f) for f in self.files[keep]}
-        return replace(self, files=self.files[keep], genres=self.genres[keep],
-                       track_ids=self.track_ids[keep],
-                       skipped=[(p, r) for p, r in self.skipped
-                                if Path(p).stem in set(track_ids) or p in chosen])
-
-    def gtzan_split(self, parts=("train", "valid", "test")):
-        """The tracks of GTZAN's fault-filtered lists ``parts`` (Kereliuk et al., 2015).
-
-        Raises :class:`~specgenre.errors.CollectionError` when the files are
-        not named like GTZAN's (``<genre>.<5 digits>.<ext>``): the lists name
-        GTZAN's tracks, and no other file can be matched to them.
-        """
-        from .datasets._gtzan import read_split
-
-        if not self.gtzan_names:
-            others = [t for t in self.track_ids if "/" in t or "\\" in t][:2]
-            raise CollectionError(
-                f"{self.source}: the fault-filtered split lists GTZAN's tracks, so it needs "
-                "files named like GTZAN's (<genre>.<5 digits>.<ext>); "
-                + (f"this collection has others, e.g. {', '.join(others)}" if others
-                   else "this collection is not a GTZAN folder"))
-        return self.subset(set().union(*(read_split(p) for p in parts)))
 
     def _record(self, errors):
         for err in errors:
@@ -194,7 +163,7 @@ class _Blocks:
                              self.min_genres)
 
 
-def load_collection(path, *, genres=None, min_genres=2):
+def load_collection(path, *, genres=None, split=None, min_genres=2):
     """Find a collection of labelled audio files.
 
     Parameters
@@ -210,6 +179,12 @@ def load_collection(path, *, genres=None, min_genres=2):
         - a CSV file of ``path,genre`` rows (:func:`~specgenre.load_audio_csv`).
     genres : list of str, optional
         Keep only these genres.
+    split : str or sequence of str, optional
+        Keep only the tracks of these parts (``"train"``, ``"valid"``,
+        ``"test"``) of GTZAN's fault-filtered split (Kereliuk, Sturm & Larsen,
+        2015); the files of other tracks are neither read nor reported. The
+        lists name GTZAN's tracks, so this needs a folder of files named like
+        GTZAN's (``<genre>.<5 digits>.<ext>``).
     min_genres : int, default=2
         Fewest genres the collection must hold (2 to train a classifier; 1 for
         a feature table).
@@ -236,6 +211,7 @@ def load_collection(path, *, genres=None, min_genres=2):
     >>> X, y, ids = music.load()  # doctest: +SKIP
     """
     from .datasets import load_audio_csv, load_audio_folder
+    from .datasets._gtzan import read_split
 
     source = Path(path).expanduser()
     if not source.exists():
@@ -244,19 +220,29 @@ def load_collection(path, *, genres=None, min_genres=2):
     if is_csv and source.suffix.lower() not in _CSV_SUFFIXES:
         raise CollectionError(f"{source} is a file, not a folder; give a folder of genre "
                               "folders or a CSV file of path,genre rows")
+    parts = (split,) if isinstance(split, str) else split
+    if parts and is_csv:
+        raise CollectionError(f"{source}: GTZAN's fault-filtered split needs a folder of "
+                              "files named like GTZAN's, not a CSV file")
+    wanted = set().union(*(read_split(p) for p in parts)) if parts else None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if is_csv:
                 bunch = load_audio_csv(source, genres=genres, on_error="skip")
             else:
-                bunch = load_audio_folder(source, genres=genres, on_error="skip")
+                bunch = load_audio_folder(source, genres=genres, track_ids=wanted,
+                                          on_error="skip")
     except (ValueError, OSError, TypeError) as exc:
         text = str(exc).strip().splitlines()
         raise CollectionError(text[0].rstrip(".") if text else f"{source}: unusable") from None
     for w in caught:  # skipped files: one warning each, in our words; others as they were
         if not issubclass(w.category, SkippedFileWarning) and "skipped" not in str(w.message):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if parts and not bunch.gtzan_names:
+        raise CollectionError(f"{source}: GTZAN's fault-filtered split lists GTZAN's tracks, "
+                              "so it needs files named like GTZAN's (<genre>.<5 digits>.<ext>); "
+                              "this folder has others")
     coll = Collection(source, np.asarray(bunch.filenames), np.asarray(bunch.target),
                       np.asarray(bunch.track_ids), [],
                       gtzan_names=bool(bunch.get("gtzan_names", False)))

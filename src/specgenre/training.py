@@ -50,6 +50,9 @@ class TrainedModel:
         Parameters set on the row beyond its defaults.
     specgenre_version : str
         The version that trained it.
+    extra : dict
+        Other facts kept with the model (JSON values), e.g. given to
+        :func:`~specgenre.save_model` as ``metadata``.
     """
 
     estimator: object
@@ -60,6 +63,24 @@ class TrainedModel:
     skipped: list = field(default_factory=list)
     params: dict = field(default_factory=dict)
     specgenre_version: str = ""
+    extra: dict = field(default_factory=dict)
+
+    _FACTS = ("row", "window_seconds", "sr", "train_counts", "skipped", "params",
+              "specgenre_version")
+
+    @classmethod
+    def from_metadata(cls, estimator, metadata):
+        """A model of ``estimator`` with the facts of :meth:`metadata` (missing ones at
+        their defaults: 30 s windows at 22050 Hz); other keys go to ``extra``."""
+        meta = dict(metadata)
+        meta.pop("classes", None)  # the estimator's own
+        if "window_seconds" not in meta and "duration" in meta:  # specgenre 0.1's name
+            meta["window_seconds"] = meta.pop("duration")
+        facts = {k: meta.pop(k) for k in cls._FACTS if k in meta}
+        facts.setdefault("row", None)
+        facts.setdefault("window_seconds", 30.0)
+        facts["skipped"] = [tuple(s) for s in facts.get("skipped", [])]
+        return cls(estimator, **facts, extra=meta)
 
     @property
     def classes(self):
@@ -68,7 +89,7 @@ class TrainedModel:
 
     def metadata(self):
         """Everything but the estimator, as JSON-able values (what a model file's header holds)."""
-        return {"row": self.row, "window_seconds": float(self.window_seconds),
+        return {**self.extra, "row": self.row, "window_seconds": float(self.window_seconds),
                 "sr": int(self.sr), "classes": self.classes,
                 "train_counts": {str(k): int(v) for k, v in self.train_counts.items()},
                 "skipped": [[str(p), str(r)] for p, r in self.skipped],

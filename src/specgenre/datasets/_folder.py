@@ -36,7 +36,7 @@ def _audio_files(folder):
     return found
 
 
-def load_audio_folder(root, *, genres=None, on_error="raise"):
+def load_audio_folder(root, *, genres=None, track_ids=None, on_error="raise"):
     """Audio files in genre folders: ``<root>/<genre>/<any name>``.
 
     The genre of a file is the name of the top folder it lies in under
@@ -57,6 +57,9 @@ def load_audio_folder(root, *, genres=None, on_error="raise"):
         The folder of genre folders (or a GTZAN copy, see above).
     genres : str or list of str, default=None
         Keep only these genres (all found genres by default).
+    track_ids : collection of str, default=None
+        Keep only the tracks of these ids (e.g. GTZAN's split lists): the
+        files of other tracks are neither checked nor reported.
     on_error : {"raise", "skip"}, default="raise"
         What to do with a file whose header cannot be read or that holds no
         audio: ``"raise"`` raises :class:`~specgenre.AudioLoadError` naming it;
@@ -68,8 +71,8 @@ def load_audio_folder(root, *, genres=None, on_error="raise"):
     data : :class:`~sklearn.utils.Bunch`
         ``filenames``, ``target``, ``track_ids`` (arrays of str, sorted by
         genre then path), ``target_names`` (sorted genres), ``skipped`` (list of
-        ``(path, reason)``) and ``gtzan_names`` (True when every track has a
-        GTZAN id).
+        ``(path, reason)``) and ``gtzan_names`` (True when every audio file
+        under ``root`` has a GTZAN id, before any selection).
 
     Raises
     ------
@@ -115,6 +118,13 @@ def load_audio_folder(root, *, genres=None, on_error="raise"):
         suffixes = ", ".join(s.lstrip(".") for s in AUDIO_SUFFIXES)
         raise ValueError(f"no audio file in genre folders under {root} (expected "
                          f"<genre>/<file> with a suffix among {suffixes}).")
+    gtzan_names = not named_otherwise
+    if track_ids is not None:
+        tracks = {t: v for t, v in tracks.items() if t in set(track_ids)}
+        if not tracks:
+            why = "" if gtzan_names else (": its files are not named like GTZAN's "
+                                           "(<genre>.<5 digits>.<ext>)")
+            raise ValueError(f"{root} holds none of the {len(track_ids)} tracks asked for{why}.")
     available = sorted({g for g, _ in tracks.values()})
     if genres is not None:
         unknown = [g for g in genres if g not in available]
@@ -141,5 +151,5 @@ def load_audio_folder(root, *, genres=None, on_error="raise"):
         track_ids=np.array([t for _, _, t in kept], dtype=str),
         target_names=sorted({g for _, g, _ in kept}),
         skipped=skipped,
-        gtzan_names=not any(t in named_otherwise for _, _, t in kept),
+        gtzan_names=gtzan_names,
     )
