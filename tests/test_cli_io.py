@@ -17,7 +17,7 @@ from conftest import write_wav
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from specgenre import ClipSegmenter, FeatureExtractor, TrackAggregator, __version__
+from specgenre import ClipSegmenter, FeatureExtractor, TrackAggregator, __version__, judge_files
 from specgenre.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from specgenre.datasets import load_audio_csv
 from specgenre.modelfile import load_model, save_model
@@ -158,6 +158,48 @@ def test_warnings_reach_the_user_as_one_line(voting_model, tmp_path):
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("specgenre: warning: "), err
     assert "short.wav lasts 1.0 s" in err[0] and "padded" in err[0]
+
+
+@pytest.mark.parametrize("name", ["crafted.joblib", "crafted.pkl", "crafted.specgenre",
+                                  "crafted.model"])
+def test_predict_refuses_a_crafted_pickle_without_running_it(name, code_running_object,
+                                                             tmp_path, capsys):
+    import joblib
+
+    payload, marker = code_running_object
+    crafted = tmp_path / name
+    joblib.dump({"format": "specgenre-model-1", "estimator": payload}, crafted)
+    song = write_wav(tmp_path / "song.wav", _tone(220, 4))
+    assert main(["predict", str(crafted), str(song)]) == EXIT_USAGE
+    line = _error_line(capsys, crafted)
+    assert "is a pickle" in line and "--trust" in line
+    assert not marker.exists()  # nothing in the file ran
+
+
+_RELOAD = """
+import sys, numpy as np
+from specgenre import judge_files, load_model
+model = load_model(sys.argv[1])
+(verdict,) = judge_files(model, [sys.argv[2]])
+print(repr([verdict.scores[c] for c in model.classes]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row", ["xgboost_30s", "cnn_30s_mel"])
+def test_a_trained_model_reloads_in_a_fresh_process(row, gtzan, tmp_path, capsys):
+    out = tmp_path / "trained.model"
+    extra = ["--max-epochs", "1", "--batch-size", "2"] if row.startswith("cnn") else []
+    assert main(["train", "--data", str(gtzan), "--row", row, "-q", "-o", str(out),
+                 *extra]) == EXIT_OK
+    data = out.read_bytes()
+    assert b"\x80\x04\x95" not in data and b"\x80\x05\x95" not in data  # no pickle stream
+    song = write_wav(tmp_path / "song.wav", _tone(440, 35))
+    (here,) = judge_files(load_model(out), [song])
+    proc = subprocess.run([sys.executable, "-c", _RELOAD, str(out), str(song)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert eval(proc.stdout) == [here.scores[c] for c in ("jazz", "rock")]  # bit for bit
 
 
 # ----------------------------------------------------------------- predict: whole files
