@@ -339,6 +339,46 @@ def test_train_on_a_csv_then_predict(tmp_path, capsys):
     assert res["windows"] == 2 and {"p_jazz", "p_rock"} <= set(res)
 
 
+@pytest.fixture
+def own_music(tmp_path):
+    """A user's folder: <genre>/<any name>, FLAC and MP3, one unreadable file."""
+    root = tmp_path / "My Music"
+    for genre, freq in (("jazz", 220), ("rock", 880)):
+        for k in range(3):
+            path = root / genre / f"{genre.title()} Track {k} (remaster).flac"
+            if k == 1 and "MP3" in sf.available_formats():
+                path = path.with_suffix(".mp3")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, _tone(freq * (1 + 0.02 * k), 30, k), SR,
+                     format="MP3" if path.suffix == ".mp3" else None)
+    (root / "rock" / "broken download.flac").write_bytes(b"fLaC and nothing")
+    return root
+
+
+def test_train_on_a_folder_of_ordinary_files(own_music, tmp_path, capsys):
+    out = tmp_path / "any name at all"
+    assert main(["train", "--data", str(own_music), "--row", "xgboost_30s", "-q",
+                 "-o", str(out)]) == EXIT_FAILED  # a file was skipped: exit 1, model saved
+    err = capsys.readouterr().err.splitlines()
+    assert sum("broken download.flac" in line for line in err) == 1
+    assert any("fewer than 10 tracks per genre" in line for line in err)
+    model = load_model(out)
+    assert model.train_counts == {"jazz": 3, "rock": 3}
+    assert [p for p, _ in model.skipped] == [str(own_music / "rock" / "broken download.flac")]
+
+
+def test_reproduce_names_a_skipped_file_and_exits_1(own_music, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["reproduce", "--data", str(own_music), "--rows", "xgboost_30s", "--cv", "3",
+                 "--param", "n_estimators=5", "-q", "-o", str(out)]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.count("broken download.flac") == 1
+    assert "broken download.flac" in (out / "results.md").read_text()
+    (row,) = csv.DictReader(open(out / "results.csv"))
+    assert row["skipped_files"] == "1" and row["status"] == "ok"
+    assert {"balanced_accuracy_mean", "macro_f1_mean"} <= set(row)
+
+
 def test_features_reports_each_skipped_file_once(gtzan, tmp_path, capsys):
     bad = gtzan / "rock" / "rock.00009.wav"
     bad.write_bytes(b"RIFF garbage")

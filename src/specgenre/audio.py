@@ -135,7 +135,9 @@ def _decode(path, *, dtype="float32", head=None, out=None):
     except AudioLoadError:
         raise
     except (sf.SoundFileError, RuntimeError, OSError, EOFError) as exc:
-        raise AudioLoadError(path, f"cannot be decoded ({exc})") from exc
+        # libsndfile's "Error opening '<path>': <why>": the error names the path already
+        why = str(exc).replace(f"Error opening {str(path)!r}: ", "").rstrip(".")
+        raise AudioLoadError(path, f"cannot be decoded ({why})") from exc
     expected = n_declared if frames < 0 else min(frames, n_declared)
     if len(data) < expected:
         raise AudioLoadError(

@@ -163,7 +163,9 @@ def _check_header(path):
         return exc.reason
     except Exception as exc:  # libsndfile raises RuntimeError/LibsndfileError/OSError
         msg = str(exc).strip() or type(exc).__name__
-        return f"unreadable audio header ({msg})"
+        # libsndfile's "Error opening '<path>': <why>": the path is named by the caller
+        msg = msg.replace(f"Error opening {str(path)!r}: ", "")
+        return f"unreadable audio header ({msg.rstrip('.')})"
     if frames <= 0:
         return "no audio frames (empty or truncated file)"
     if samplerate <= 0:  # pragma: no cover - libsndfile rejects these itself
