@@ -127,7 +127,7 @@ def test_non_track_files_are_ignored(tmp_path):
     (tmp_path / "blues" / "notes.txt").write_text("hello")
     write_wav(tmp_path / "blues" / "blues.1.wav", tiny())  # not 5 digits
     (tmp_path / "blues" / "blues.00007.wav.bak").write_bytes(b"RIFF")
-    (tmp_path / "blues" / "blues.00008.mp3").write_bytes(b"ID3")
+    (tmp_path / "blues" / "blues.00008.m4a").write_bytes(b"ftyp")  # not an audio suffix read
     write_wav(tmp_path / "images" / "intro.00001.wav", tiny())  # not a genre folder
     (tmp_path / "images_original" / "blues").mkdir(parents=True)
     (tmp_path / "images_original" / "blues" / "blues00000.png").write_bytes(b"\x89PNG")
