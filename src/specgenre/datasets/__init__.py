@@ -16,8 +16,8 @@ This module does not import torch; pandas is only needed for ``as_frame=True``.
 """
 
 from ._csv import load_audio_csv
-from ._folder import AUDIO_SUFFIXES, load_audio_folder
 from ._features import load_gtzan_features
+from ._folder import AUDIO_SUFFIXES, load_audio_folder
 from ._gtzan import GENRES, load_gtzan
 from ._synthetic import make_genre_clips
 
