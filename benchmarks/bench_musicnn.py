@@ -4,9 +4,12 @@ official TensorFlow code, side by side in one run.
 Routes, on the same audio files, every one doing the whole job from the file to all the
 named outputs (taggram and every feature layer) of the chosen model:
 
-* ``specgenre`` -- decode (soundfile), :func:`~specgenre.musicnn.musicnn_patches`
+* ``specgenre fp32`` -- decode (soundfile), :func:`~specgenre.musicnn.musicnn_patches`
   (resample to 16 kHz, log-mel, 187-frame patches), one forward of the PyTorch port over
-  the track's patches (``torch.inference_mode``);
+  the track's patches (``torch.inference_mode``), float32 (the official outputs);
+* ``specgenre bf16`` -- the same with ``precision="bf16"`` (convolutions and matrix
+  products in bfloat16 under ``torch.autocast``), where the CPU has native bfloat16 or
+  with ``--precision bf16``; its largest difference to float32 per output is printed;
 * ``official`` -- the official ``musicnn`` package (TensorFlow) with its graph built and
   its checkpoint restored once: ``batch_data(file)`` (``librosa.load`` + log-mel +
   patches), then one ``session.run`` of all outputs per patch, as the official
@@ -24,13 +27,17 @@ in a subprocess with an interpreter that has TensorFlow (``--tf-python``, or the
 ``SPECGENRE_TF_PYTHON`` environment variable, or this interpreter if it imports
 ``tensorflow``; ``TF_USE_LEGACY_KERAS=1`` is set for it); without one, only specgenre is
 timed. Each route gets one warm-up track, then every track is timed ``--repeat`` times;
-the table gives the median over tracks of the best run per track, wall-clock and process
-CPU time (the steadier figure on a shared machine), split into front end and network.
+the routes take turns ``--rounds`` times (ours, official, ours, official, ...), so load
+from other processes falls on all of them alike; the table gives the median over tracks of
+the best run per track (over repeats and rounds), wall-clock and process CPU time (the
+steadier figure on a shared machine), split into front end and network, and the load
+average.
 
 Usage::
 
     python benchmarks/bench_musicnn.py [--data DIR] [--n-tracks N] [--repeat R]
-        [--model MSD_musicnn] [--tf-python /path/to/tf/venv/bin/python]
+        [--rounds K] [--model MSD_musicnn] [--precision auto|bf16|fp32]
+        [--tf-python /path/to/tf/venv/bin/python]
 
 Setting up an official environment (outside the project's)::
 
@@ -77,7 +84,7 @@ def timed(fn):
 
 
 def run_route(tracks, repeat, frontend, network):
-    """Warm up on the first track, then best-of-``repeat`` per track; medians in ms."""
+    """Warm up on the first track, then best-of-``repeat`` per track; per-track rows."""
     network(frontend(tracks[0]))
     rows = []
     for path in tracks:
@@ -89,7 +96,16 @@ def run_route(tracks, repeat, frontend, network):
             run = (fw + nw, fc + nc, fw, fc, nw, nc)
             best = run if best is None or run[0] < best[0] else best
         rows.append(best + (n_patches,))
-    rows = np.array(rows)
+    return rows
+
+
+def summarize(rounds):
+    """Best run per track over rounds, then the median over tracks (ms)."""
+    rows = np.array(rounds[0], dtype=float)
+    for other in rounds[1:]:
+        other = np.array(other, dtype=float)
+        better = other[:, 0] < rows[:, 0]
+        rows[better] = other[better]
     keys = ("wall", "cpu", "frontend_wall", "frontend_cpu", "network_wall", "network_cpu")
     out = {k: float(np.median(rows[:, i]) * 1000) for i, k in enumerate(keys)}
     out["patches_per_track"] = float(np.median(rows[:, -1]))
@@ -98,10 +114,11 @@ def run_route(tracks, repeat, frontend, network):
 
 # ----------------------------------------------------------------------- specgenre
 
-def time_specgenre(tracks, repeat, model):
+def time_specgenre(tracks, repeat, model, precision="fp32"):
     import soundfile as sf
     import torch
 
+    from specgenre._precision import autocast
     from specgenre.musicnn import load_musicnn, musicnn_patches
 
     torch.set_num_threads(1)
@@ -116,10 +133,35 @@ def time_specgenre(tracks, repeat, model):
         return musicnn_patches(y.mean(axis=1), sr)
 
     def network(patches):
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(precision):
             return {k: v.numpy() for k, v in net(torch.from_numpy(patches)).items()}
 
     return run_route(tracks, repeat, frontend, network)
+
+
+def bf16_differences(tracks, model):
+    """Largest |bf16 - fp32| per output over the tracks' patches, absolute and of range."""
+    import soundfile as sf
+    import torch
+
+    from specgenre._precision import autocast
+    from specgenre.musicnn import load_musicnn, musicnn_patches
+
+    net = load_musicnn(model)
+    patches = []
+    for path in tracks:
+        y, sr = sf.read(path, dtype="float32", always_2d=True)
+        patches.append(musicnn_patches(y.mean(axis=1), sr))
+    x = torch.from_numpy(np.concatenate(patches))
+    with torch.inference_mode():
+        ref = net(x)
+        with autocast("bf16"):
+            low = net(x)
+    out = {}
+    for name in net.layer_names:
+        diff = float((low[name] - ref[name]).abs().max())
+        out[name] = (diff, diff / float(ref[name].abs().max()))
+    return out
 
 
 # ----------------------------------------------------------------------- official (TF)
@@ -192,9 +234,8 @@ def official_worker(tracks, repeat, model):
 
     with contextlib.redirect_stdout(io.StringIO()):  # it prints progress
         results["official extractor()"] = run_route(tracks, repeat, whole, lambda out: out)
-    results["official extractor()"].update(
-        frontend_wall=float("nan"), frontend_cpu=float("nan"),
-        network_wall=float("nan"), network_cpu=float("nan"), patches_per_track=float("nan"))
+    results["official extractor()"] = [row[:2] + (np.nan,) * 5
+                                       for row in results["official extractor()"]]
     import importlib.metadata as md
 
     results["versions"] = {n: md.version(n) for n in ("tensorflow-cpu", "numpy", "librosa")}
@@ -225,6 +266,11 @@ def main(argv=None):
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--n-tracks", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="turns of all routes, interleaved (default: %(default)s)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                        help="also time specgenre in bf16: auto = where the CPU has native "
+                             "bf16 (default: %(default)s)")
     parser.add_argument("--model", default="MSD_musicnn",
                         choices=("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"))
     parser.add_argument("--tf-python", default=None,
@@ -241,19 +287,37 @@ def main(argv=None):
     tracks = find_tracks(args.data, args.n_tracks + 1)  # + the warm-up track
     if len(tracks) < 2:
         sys.exit(f"need audio files under {args.data} (--data)")
+    from specgenre._precision import cpu_has_native_bf16, resolve_precision
+
+    precisions = ["fp32"]
+    if resolve_precision(args.precision) == "bf16":
+        precisions.append("bf16")
     print(f"{args.model}: {len(tracks) - 1} tracks (+1 warm-up) from {args.data}, "
-          f"best of {args.repeat} per track, pinned to CPU {cpu}")
-    results = {"specgenre": time_specgenre(tracks, args.repeat, args.model)}
+          f"best of {args.repeat} per track x {args.rounds} interleaved rounds, pinned to "
+          f"CPU {cpu}; native bf16: {cpu_has_native_bf16()}")
     tf_python = args.tf_python or default_tf_python()
     if tf_python is None:
         print("official route skipped: no interpreter with tensorflow "
               "(--tf-python or SPECGENRE_TF_PYTHON)")
-    else:
-        official = time_official(tf_python, tracks, args.repeat, args.model)
-        print(f"official: {tf_python} {official.pop('versions')}")
-        results.update(official)
+    runs, loads = {}, []
+    for _ in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        for precision in precisions:
+            runs.setdefault(f"specgenre {precision}", []).append(
+                time_specgenre(tracks, args.repeat, args.model, precision))
+        if tf_python is not None:
+            official = time_official(tf_python, tracks, args.repeat, args.model)
+            versions = official.pop("versions")
+            for name, rows in official.items():
+                runs.setdefault(name, []).append(rows)
+    loads.append(os.getloadavg()[0])
+    if tf_python is not None:
+        print(f"official: {tf_python} {versions}")
+    results = {name: summarize(rounds) for name, rounds in runs.items()}
 
-    print("ms per track (wall-clock / process CPU), median over tracks of the best run:")
+    print("ms per track (wall-clock / process CPU), median over tracks of the best run; "
+          f"1-min load average during the rounds: {', '.join(f'{v:.2f}' for v in loads)} "
+          f"on {os.cpu_count()} cores")
     header = (f"{'route':<22} {'total':>13} {'front end':>13} {'network':>13} "
               f"{'patches':>8}")
     print(header)
@@ -263,11 +327,17 @@ def main(argv=None):
             ("wall", "cpu"), ("frontend_wall", "frontend_cpu"), ("network_wall", "network_cpu"))]
         print(f"{name:<22} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13} "
               f"{r['patches_per_track']:8.0f}")
-    if "official" in results:
-        ours = results["specgenre"]
+    for ours in (f"specgenre {p}" for p in precisions):
         for name in ("official", "official extractor()"):
-            print(f"speed-up vs {name}: {results[name]['wall'] / ours['wall']:.2f}x wall, "
-                  f"{results[name]['cpu'] / ours['cpu']:.2f}x CPU")
+            if name in results:
+                print(f"{ours} speed-up vs {name}: "
+                      f"{results[name]['wall'] / results[ours]['wall']:.2f}x wall, "
+                      f"{results[name]['cpu'] / results[ours]['cpu']:.2f}x CPU")
+    if "bf16" in precisions:
+        print("bf16 vs fp32, largest difference per output over the tracks' patches "
+              "(absolute, fraction of the fp32 output's range):")
+        for name, (diff, rel) in bf16_differences(tracks[1:], args.model).items():
+            print(f"  {name:<12} {diff:9.3g} {rel:9.2%}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,24 @@ def test_pooling_over_patches_equals_the_network_per_patch(net, one_torch_thread
         assert E.dtype == np.float32
 
 
+def test_bf16_precision_is_close_to_fp32(one_torch_thread):
+    """precision="bf16": products in bfloat16, float32 output within a few % of the range."""
+    from specgenre._precision import resolve_precision
+
+    X, _ = _clips(2, 6.5)
+    for model, layer in [("MSD_musicnn", "max_pool"), ("MSD_musicnn", "taggram"),
+                         ("MSD_vgg", "pool5")]:
+        exact = MusicnnEmbedding(model, layer=layer).fit_transform(X)
+        low = MusicnnEmbedding(model, layer=layer, precision="bf16").fit_transform(X)
+        assert low.dtype == np.float32
+        diff = np.abs(low - exact).max() / np.abs(exact).max()
+        assert 0 < diff < 0.05, (model, layer, diff)  # not float32, but close to it
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
+    with pytest.raises(ValueError, match="precision"):
+        MusicnnEmbedding(precision="fp16").fit(X)
+
+
 def test_feature_names_and_widths(one_torch_thread):
     X, _ = _clips(2, 3.2)
     emb = MusicnnEmbedding(layer="taggram").fit(X)
@@ -415,7 +433,7 @@ _CLASSIFIER_XFAIL = [
     "check_transformer_preserve_dtypes", "check_methods_sample_order_invariance",
     "check_methods_subset_invariance", "check_fit2d_1feature", "check_dict_unchanged",
     "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in",
-    "check_fit2d_predict1d", "check_fit_score_takes_y",
+    "check_fit2d_predict1d", "check_fit_score_takes_y", "check_class_weight_classifiers",
 ]
 
 

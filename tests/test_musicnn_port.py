@@ -34,6 +34,7 @@ from specgenre.musicnn import (
     MusicnnWeightsNotFoundError,
     VggNet,
     _checkpoint,
+    _models,
     _weights,
     build_musicnn,
     find_checkpoint,
@@ -496,9 +497,9 @@ def test_modules_shapes_and_head_split(model, one_torch_thread):
 
 
 def test_frontend_inference_path_is_exact(one_torch_thread):
-    """The eval-mode paths (max before ReLU/BN, sign-flipped conv, chunks; vgg in
-    channels-last memory) equal the plain conv -> ReLU -> BN -> max, with negative and
-    positive BN scales."""
+    """The eval-mode paths (max before ReLU/BN, sign-flipped conv, chunks, timbral
+    convolutions as matrix products; vgg in channels-last memory) equal the plain
+    conv -> ReLU -> BN -> max, with negative and positive BN scales."""
     torch.manual_seed(1)
     net = build_musicnn("MSD_musicnn")
     with torch.no_grad():
@@ -515,7 +516,16 @@ def test_frontend_inference_path_is_exact(one_torch_thread):
             padded = torch.nn.functional.pad(x, (0, 0) + block.pad) if hasattr(block, "pad") \
                 else x
             plain = block.bn(torch.relu(block.conv(padded))).amax(dim=3)
-            torch.testing.assert_close(block(x), plain, rtol=1e-6, atol=1e-6)
+            # timbral blocks are matrix products (another float32 summation order)
+            torch.testing.assert_close(block(x), plain, rtol=1e-5,
+                                       atol=1e-6 * float(plain.abs().max()))
+        for block in net.body.temporal:  # their matrix-product path (bf16 runs it)
+            conv = block.conv
+            padded = torch.nn.functional.pad(x, (0, 0) + block.pad)
+            plain = conv(padded).amax(dim=3)
+            torch.testing.assert_close(
+                _models._conv_max_gemm(padded, conv.weight, conv.bias, conv.padding), plain,
+                rtol=1e-5, atol=1e-6 * float(plain.abs().max()))
     vgg = build_musicnn("MSD_vgg")
     with torch.no_grad():
         for bn in vgg.body.bns:

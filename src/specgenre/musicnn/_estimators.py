@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._parallel import parallel_map
+from .._precision import PRECISIONS, autocast
 from .._validation import Interval, StrOptions, validate_params
 from ._frontend import MIN_SAMPLES, MUSICNN_SR, musicnn_patches
 from ._models import MUSICNN_LAYERS, VGG_LAYERS
@@ -87,12 +88,12 @@ def _clip_patches(X, sr, n_jobs):
     return np.concatenate(parts), clip_index
 
 
-def _patch_stats(net, patches, layer, batch_size, device):
+def _patch_stats(net, patches, layer, batch_size, device, precision="fp32"):
     """Per patch: the layer's mean, max and variance over its time (and frequency) axes."""
     import torch
 
     means, maxes, variances = [], [], []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(precision, device):
         for start in range(0, len(patches), batch_size):
             x = torch.from_numpy(patches[start:start + batch_size]).to(device)
             out = net(x)[layer].float()
@@ -129,10 +130,11 @@ def _pool(stats, clip_index, n_clips, pooling):
     return np.hstack([mean, std]).astype(np.float32)
 
 
-def _embed(X, *, sr, model, layer, pooling, batch_size, device, n_jobs, weights_dir):
+def _embed(X, *, sr, model, layer, pooling, batch_size, device, n_jobs, weights_dir,
+           precision="fp32"):
     net = _network(model, weights_dir, device)
     patches, clip_index = _clip_patches(X, sr, n_jobs)
-    stats = _patch_stats(net, patches, layer, batch_size, device)
+    stats = _patch_stats(net, patches, layer, batch_size, device, precision)
     return _pool(stats, clip_index, len(X), pooling)
 
 
@@ -191,6 +193,14 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
     weights_dir : str, path-like or None, default=None
         Folder with the official checkpoints (``weights_dir/<model>/.index``)
         instead of the installed ``musicnn`` package.
+    precision : {"fp32", "bf16", "auto"}, default="fp32"
+        Arithmetic of the network's convolutions and matrix products.
+        ``"fp32"`` gives the official outputs (to ~1e-4 relative);
+        ``"bf16"`` runs them in bfloat16 under ``torch.autocast`` (float32
+        accumulation): 2-3x faster on CPUs with native bfloat16
+        (AVX512_BF16/AMX), at 1-3 % of each layer's range from float32
+        (``benchmarks/bench_musicnn.py`` prints the differences); ``"auto"``
+        is ``"bf16"`` where the device has native bfloat16, else ``"fp32"``.
 
     Attributes
     ----------
@@ -235,10 +245,12 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
         "device": [str],
         "n_jobs": [numbers.Integral, None],
         "weights_dir": "no_validation",  # str or path-like, checked when loading
+        "precision": [StrOptions(set(PRECISIONS))],
     }
 
     def __init__(self, model="MSD_musicnn", *, layer="max_pool", pooling="mean", sr=22050,
-                 batch_size=64, device="cpu", n_jobs=None, weights_dir=None):
+                 batch_size=64, device="cpu", n_jobs=None, weights_dir=None,
+                 precision="fp32"):
         self.model = model
         self.layer = layer
         self.pooling = pooling
@@ -247,6 +259,7 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
         self.device = device
         self.n_jobs = n_jobs
         self.weights_dir = weights_dir
+        self.precision = precision
 
     def _weights_dir(self):
         import os
@@ -307,7 +320,7 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
         return _embed(X, sr=int(self.sr), model=self.model, layer=self.layer,
                       pooling=self.pooling, batch_size=int(self.batch_size),
                       device=self.device, n_jobs=self.n_jobs,
-                      weights_dir=self._weights_dir())
+                      weights_dir=self._weights_dir(), precision=self.precision)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the embedding's columns.
@@ -343,7 +356,7 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
 
 
 def top_tags(X, *, sr=22050, model="MSD_musicnn", n=5, batch_size=64, device="cpu",
-             n_jobs=None, weights_dir=None):
+             n_jobs=None, weights_dir=None, precision="fp32"):
     """The ``n`` most likely tags of each clip, as the official ``musicnn`` tagger gives them.
 
     As ``musicnn.tagger.top_tags``: the taggram (sigmoid tag probabilities)
@@ -363,7 +376,7 @@ def top_tags(X, *, sr=22050, model="MSD_musicnn", n=5, batch_size=64, device="cp
     model : {"MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"}, default="MSD_musicnn"
     n : int, default=5
         Tags per clip (at most the model's 50).
-    batch_size, device, n_jobs, weights_dir
+    batch_size, device, n_jobs, weights_dir, precision
         As in :class:`MusicnnEmbedding`.
 
     Returns
@@ -391,7 +404,7 @@ def top_tags(X, *, sr=22050, model="MSD_musicnn", n=5, batch_size=64, device="cp
     single = X.ndim == 1
     emb = MusicnnEmbedding(model, layer="taggram", pooling="mean", sr=sr,
                            batch_size=batch_size, device=device, n_jobs=n_jobs,
-                           weights_dir=weights_dir)
+                           weights_dir=weights_dir, precision=precision)
     P = emb.fit_transform(X[None, :] if single else X)
     order = np.argsort(-P, axis=1, kind="stable")[:, :n]
     out = [[(emb.tags_[j], float(p[j])) for j in row] for p, row in zip(P, order)]

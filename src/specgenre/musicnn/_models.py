@@ -64,8 +64,8 @@ def _check_input(x, n_mels, n_frames=None):
             f"got {tuple(x.shape)}")
 
 
-# Patches per convolution call in the front end's inference path: the feature maps of a
-# few patches stay in cache between the convolution and the max over frequency.
+# Patches per convolution call in the inference paths (vgg; musicnn's temporal kernels in
+# float32): the big feature maps of a few patches stay in cache.
 _CHUNK = 2
 
 
@@ -77,7 +77,8 @@ def _bn_relu_conv_max(block, x):
     frequency of ``bn(relu(z))`` is ``bn(relu(max z))`` where ``gamma >= 0`` and
     ``bn(relu(min z))`` elsewhere; floating-point rounding is monotone too, so the result is
     the same number. ``min z`` is ``-max(-z)``: the convolution runs once with the weights
-    of those channels negated (exact), a few patches at a time.
+    of those channels negated (exact), as one matrix product per patch
+    (:func:`_conv_max_gemm`).
     """
     conv, bn = block.conv, block.bn
     if block.checkpointing and bn.training:
@@ -88,10 +89,93 @@ def _bn_relu_conv_max(block, x):
     sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
     weight = conv.weight * sign[:, None, None, None]
     bias = conv.bias * sign
-    z = torch.cat([F.conv2d(x[i:i + _CHUNK], weight, bias, padding=conv.padding).amax(dim=3)
-                   for i in range(0, x.shape[0], _CHUNK)]) * sign[:, None]
+    kind = x.device.type
+    if conv.kernel_size[1] == 1 and not torch.is_autocast_enabled(kind):
+        # temporal kernels in float32: oneDNN's convolution is as fast as the products
+        z = torch.cat([F.conv2d(x[i:i + _CHUNK], weight, bias, padding=conv.padding).amax(dim=3)
+                       for i in range(0, x.shape[0], _CHUNK)])
+    else:
+        z = _conv_max_gemm(x, weight, bias, conv.padding)
+    z = z.to(x.dtype) * sign[:, None]
     return F.batch_norm(F.relu(z), bn.running_mean, bn.running_var, bn.weight, bn.bias,
                         False, 0.0, bn.eps)
+
+
+# outputs per block of _conv_max_gemm's matrix product
+_FREQ_BLOCK = 4
+
+
+def _toeplitz(weight, n_bands):
+    """Weights of ``n_bands`` neighbouring output bands of a one-channel convolution, as a matrix.
+
+    ``weight`` is ``(C, 1, kt, kf)``; the result is ``(kt * (n_bands + kf - 1), n_bands * C)``:
+    row ``dt * width + j + df``, column ``j * C + c`` holds ``weight[c, 0, dt, df]`` (zero
+    elsewhere), so a window of ``kt`` frames x ``width`` bands times it gives the
+    convolution at ``n_bands`` consecutive bands.
+    """
+    channels, _, kt, kf = weight.shape
+    width = n_bands + kf - 1
+    out = weight.new_zeros(kt, width, n_bands, channels)
+    taps = weight[:, 0].permute(1, 2, 0)  # (kt, kf, C)
+    for j in range(n_bands):
+        out[:, j:j + kf, j] = taps
+    return out.reshape(kt * width, n_bands * channels)
+
+
+def _band_windows(plane, kt, width, block, n_out):
+    """Windows ``(rows, n_blocks, kt, width)`` of a 2-D ``plane``, ``block`` apart on axis 1.
+
+    ``n_blocks`` blocks of ``block`` outputs cover the ``n_out`` outputs of axis 1; when
+    they do not split into whole blocks, the last one ends at the last output (it overlaps
+    the block before it).
+    """
+    windows = plane.unfold(0, kt, 1).unfold(1, width, block)
+    if (n_out - block) // block * block + block < n_out:
+        tail = plane[:, n_out - block:n_out - block + width].unfold(0, kt, 1).transpose(1, 2)
+        windows = torch.cat([windows, tail[:, None]], dim=1)
+    return windows
+
+
+def _conv_max_gemm(x, weight, bias, padding):
+    """``conv2d(x, weight, bias, padding=padding).amax(dim=3)`` as matrix products, ``(B, C, T)``.
+
+    ``x`` is ``(B, 1, T, F)`` and ``weight`` ``(C, 1, kt, kf)``. Per patch, windows of
+    ``kt`` x ``block + kf - 1`` values (one row each) times :func:`_toeplitz` give
+    ``block`` outputs at once: one large matrix product instead of a convolution of one
+    input channel, and the max reduces an outer axis (contiguous channels) instead of the
+    innermost one. Timbral kernels (``kf > 1``) take blocks of bands; temporal ones
+    (``kf == 1``) are run on the transposed patch, blocks of frames, with the max over the
+    rows (bands). Under ``torch.autocast`` the product runs in the autocast dtype (windows
+    cut from the input already cast: half the bytes).
+    """
+    channels, _, kt, kf = weight.shape
+    n_batch = x.shape[0]
+    kind = x.device.type
+    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+    xp = F.pad(x[:, 0], (padding[1], padding[1], padding[0], padding[0]))
+    over_bands = kf > 1
+    if not over_bands:  # temporal: frames along axis 1, one band per row
+        xp, weight = xp.transpose(1, 2), weight.transpose(2, 3)
+        kt, kf = 1, kt
+    n_out = xp.shape[2] - kf + 1
+    block = min(_FREQ_BLOCK, n_out)
+    width = block + kf - 1
+    matrix = _toeplitz(weight, block).to(dtype)
+    bias = bias.repeat(block).to(dtype)
+    xp = xp.to(dtype)
+    full = (n_out - block) // block * block + block  # outputs of the whole blocks
+    out = []
+    for i in range(n_batch):
+        windows = _band_windows(xp[i], kt, width, block, n_out)
+        z = torch.addmm(bias, windows.reshape(-1, kt * width), matrix)
+        z = z.view(windows.shape[0], -1, channels)  # (rows, n_blocks * block, C)
+        if over_bands:
+            out.append(z.amax(dim=1))  # (T, C)
+        else:
+            z = z.amax(dim=0)
+            out.append(torch.cat([z[:full], z[z.shape[0] - (n_out - full):]])
+                       if full < n_out else z)
+    return torch.stack(out).transpose(1, 2)
 
 
 class _TimbralBlock(nn.Module):
@@ -214,7 +298,8 @@ class _TaggerMixin:
         out = {"taggram": torch.sigmoid(logits)}
         out.update(features)
         out["logits"] = logits
-        return out
+        # float32 outputs whatever the arithmetic (bfloat16 under torch.autocast)
+        return {name: value.float() for name, value in out.items()}
 
     @property
     def layer_names(self):
