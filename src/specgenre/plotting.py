@@ -36,7 +36,7 @@ def plot_confusion_matrix(y_true, y_pred, *, labels=None, normalize="true", ax=N
     title : str, optional
     counts : bool, default=False
         With ``normalize``, also write the number of samples under each
-        cell's share, e.g. ``"0.85\n(17)"``: a recall of 0.50 reads
+        cell's share in brackets, e.g. 0.85 over (17): a recall of 0.50 reads
         differently over 2 clips than over 100. Ignored without
         ``normalize`` (the cells are counts already).
 
