@@ -295,6 +295,60 @@ def test_clip_ids_go_to_the_last_step_of_a_pipeline():
     np.testing.assert_array_equal(agg.estimator_[-1].groups_, np.repeat(np.arange(6), 3))
 
 
+def test_groups_go_to_scikit_learn_searches_only():
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import RandomizedSearchCV
+
+    grid = GridSearchCV(LogisticRegression(), {"C": [1.0]})
+    assert _groups_fit_param(grid) == "groups"
+    assert _groups_fit_param(RandomizedSearchCV(LogisticRegression(), {"C": [1.0]})) == "groups"
+    assert _groups_fit_param(Pipeline([("s", StandardScaler()), ("g", grid)])) == "g__groups"
+    # a cv parameter and fit(**params) do not make a search: these do not hand
+    # groups to their splitter without metadata routing
+    assert _groups_fit_param(CalibratedClassifierCV(LogisticRegression())) is None
+    assert _groups_fit_param(LogisticRegressionCV()) is None
+
+
+def test_groups_rule_works_before_the_halving_searches_are_enabled():
+    # scikit-learn's estimator checks (imported by this module) enable the experimental
+    # halving searches; a fresh interpreter shows the rule without them
+    import subprocess
+    import sys
+
+    code = ("from sklearn.linear_model import LogisticRegression as L\n"
+            "from sklearn.model_selection import GridSearchCV\n"
+            "from specgenre.aggregate import _groups_fit_param as g\n"
+            "assert g(GridSearchCV(L(), {'C': [1.0]})) == 'groups' and g(L()) is None\n"
+            "from sklearn.experimental import enable_halving_search_cv\n"
+            "from sklearn.model_selection import HalvingGridSearchCV\n"
+            "assert g(HalvingGridSearchCV(L(), {'C': [1.0]})) == 'groups'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_per_clip_fit_params_of_any_container_are_repeated_per_segment():
+    import pandas as pd
+
+    X, y = _wave_data()
+    weight = np.arange(6.0)
+    for container in (list(weight), pd.Series(weight, index=np.arange(6) + 100)):
+        agg = TrackAggregator(LookupClassifier(), segmenter=ONE_SAMPLE)
+        agg.fit(X, y, sample_weight=container)
+        np.testing.assert_array_equal(np.asarray(agg.estimator_.sample_weight_),
+                                      np.repeat(weight, 3))
+
+
+def test_invalid_parameters_are_named():
+    X, y = _wave_data()
+    with pytest.raises(ValueError, match=r"The 'voting' parameter of TrackAggregator must be "
+                                         r"a str among \{'hard', 'soft'\}. Got 'max' instead."):
+        TrackAggregator(LogisticRegression(), voting="max").fit(X, y)
+    with pytest.raises(ValueError, match="The 'estimator' parameter of TrackAggregator must be "
+                                         "an object implementing 'fit' and 'predict'"):
+        TrackAggregator("logreg").fit(X, y)
+
+
 def test_estimators_without_groups_get_none_and_explicit_groups_are_refused():
     X, y = _wave_data()
     assert _groups_fit_param(LogisticRegression()) is None

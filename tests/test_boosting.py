@@ -154,6 +154,26 @@ def test_invalid_parameters(genre_data):
         XGBoostClassifier(subsample=1.5).fit(X, y)
     with pytest.raises(ValueError, match="tree_method"):
         XGBoostClassifier(tree_method="gpu").fit(X, y)
+    with pytest.raises(ValueError) as info:
+        XGBoostClassifier(early_stopping_rounds=0).fit(X, y)
+    assert str(info.value) == (
+        "The 'early_stopping_rounds' parameter of XGBoostClassifier must be an int in the "
+        "range [1, inf) or None. Got 0 instead."
+    )
+    with pytest.raises(TypeError, match="'random_state' parameter"):  # also a TypeError
+        XGBoostClassifier(random_state=np.random.default_rng(0)).fit(X, y)
+
+
+def test_sample_weight_is_checked(genre_data):
+    X, y = genre_data
+    clf = XGBoostClassifier(n_estimators=2)
+    with pytest.raises(ValueError, match=rf"sample_weight must have shape \({len(X)},\)"):
+        clf.fit(X, y, sample_weight=np.ones(len(X) - 1))
+    with pytest.raises(ValueError, match="at least one non-zero weight"):
+        clf.fit(X, y, sample_weight=np.zeros(len(X)))
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(X, y, sample_weight=np.full(len(X), np.nan))
+    clf.fit(X, y, sample_weight=list(np.ones(len(X))))  # any array-like
 
 
 def test_one_class_is_an_error(rng):

@@ -231,7 +231,10 @@ def test_feature_names_match_kaggle_header(gtzan_features_dir):
 def test_reproduces_kaggle_30s_table(gtzan_dev, gtzan_features_dir):
     import pandas as pd
 
-    table = pd.read_csv(gtzan_features_dir / "features_30_sec.csv").set_index("filename")
+    # round_trip: each decimal to its nearest double (pandas 2.0's default parser can be
+    # 1 ulp off, and the tempo below is compared exactly)
+    table = pd.read_csv(gtzan_features_dir / "features_30_sec.csv",
+                        float_precision="round_trip").set_index("filename")
     genres = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
               "reggae", "rock"]
     tracks = [f"{g}.00000" for g in genres]
@@ -251,7 +254,8 @@ def test_reproduces_kaggle_30s_table(gtzan_dev, gtzan_features_dir):
 def test_reproduces_kaggle_3s_table(gtzan_dev, gtzan_features_dir):
     import pandas as pd
 
-    table = pd.read_csv(gtzan_features_dir / "features_3_sec_classical_jazz_rock.csv")
+    table = pd.read_csv(gtzan_features_dir / "features_3_sec_classical_jazz_rock.csv",
+                        float_precision="round_trip")
     table = table.set_index("filename")
     keys, segments = [], []
     for track in ("classical.00001", "jazz.00002", "rock.00003"):
@@ -271,7 +275,8 @@ def test_reproduces_kaggle_3s_table(gtzan_dev, gtzan_features_dir):
 def test_reference_matches_kaggle_on_one_segment(gtzan_dev, gtzan_features_dir):
     import pandas as pd
 
-    table = pd.read_csv(gtzan_features_dir / "features_3_sec_classical_jazz_rock.csv")
+    table = pd.read_csv(gtzan_features_dir / "features_3_sec_classical_jazz_rock.csv",
+                        float_precision="round_trip")
     row = table.set_index("filename").loc["jazz.00004.5.wav", list(FEATURE_NAMES)]
     y = _load_track(gtzan_dev, "jazz.00004")[5 * SEG_HOP: 5 * SEG_HOP + SEG_LEN]
     ref = _reference_features(y, SR)
@@ -409,6 +414,24 @@ def test_errors():
         FeatureExtractor(sr=0).fit(synthetic(4000))
     with pytest.raises(ValueError, match="n_jobs"):
         FeatureExtractor(n_jobs="all").fit(synthetic(4000))
+    with pytest.raises(ValueError, match="The 'progress' parameter of FeatureExtractor must "
+                                         "be an instance of 'bool'"):
+        FeatureExtractor(progress=1).fit(synthetic(4000))
+
+
+def test_get_feature_names_out_checks_input_features():
+    import pandas as pd
+
+    fx = FeatureExtractor().fit(np.zeros((1, 10), np.float32))
+    names = [f"s{i}" for i in range(10)]
+    assert fx.get_feature_names_out(names).tolist() == list(FEATURE_NAMES)
+    with pytest.raises(ValueError, match=r"length equal to number of features \(10\), got 9"):
+        fx.get_feature_names_out(names[:9])
+    df = pd.DataFrame(np.zeros((1, 3), np.float32), columns=["a", "b", "c"])
+    fitted = FeatureExtractor().fit(df)
+    assert len(fitted.get_feature_names_out(["a", "b", "c"])) == 57
+    with pytest.raises(ValueError, match="not equal to feature_names_in_"):
+        fitted.get_feature_names_out(["a", "c", "b"])
 
 
 def test_clone_keeps_params():

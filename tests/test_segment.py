@@ -8,6 +8,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from specgenre._validation import InvalidParameterError
 from specgenre.segment import ClipSegmenter
 
 # sr=1 makes seconds equal samples, so small segment/hop lengths can be drawn freely
@@ -102,6 +103,15 @@ def test_transform_needs_the_fitted_length():
 def test_invalid_params(params, match):
     with pytest.raises(ValueError, match=match):
         ClipSegmenter(**params).fit(np.zeros((1, 100), np.float32))
+
+
+def test_invalid_param_message_names_parameter_range_and_value():
+    with pytest.raises(InvalidParameterError) as info:
+        ClipSegmenter(sr=True).fit(np.zeros((1, 100), np.float32))
+    assert str(info.value) == (
+        "The 'sr' parameter of ClipSegmenter must be an int in the range [1, inf). "
+        "Got True instead."
+    )
 
 
 def test_clone_keeps_params_and_drops_fit():

@@ -145,7 +145,9 @@ def test_silence_gives_zeros_and_does_not_touch_other_rows(scale, rng):
     S = SpectrogramTransformer(scale).fit_transform(X)
     assert np.isfinite(S).all()
     np.testing.assert_array_equal(S[1], 0.0)
-    np.testing.assert_array_equal(S[1], reference(X[1:2], scale)[0])
+    # librosa's reference is 0 too, but for 7.6e-6 dB under numpy < 2 (its float32
+    # intermediate is promoted differently; seen with the lowest versions pyproject allows)
+    np.testing.assert_allclose(S[1], reference(X[1:2], scale)[0], rtol=0, atol=1e-5)
     # the reference maximum is per row: row 0 alone gives the same image
     np.testing.assert_array_equal(S[0], SpectrogramTransformer(scale).fit_transform(X[:1])[0])
 

@@ -4,17 +4,18 @@ import numbers
 
 import numpy as np
 from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
+    check_array,
     check_is_fitted,
     column_or_1d,
     validate_data,
 )
+
+from ._validation import Interval, StrOptions, validate_params
 
 __all__ = ["XGBoostClassifier"]
 
@@ -25,6 +26,25 @@ _RESERVED_XGB_PARAMS = frozenset({
     "random_state", "seed", "n_jobs", "nthread", "objective", "num_class",
     "use_label_encoder",
 })
+
+
+def _check_sample_weight(sample_weight, n_samples):
+    """``sample_weight`` as a finite float32 array of one weight per sample (None stays None).
+
+    (What scikit-learn's private ``_check_sample_weight`` did for this estimator.)
+    """
+    if sample_weight is None:
+        return None
+    sample_weight = check_array(sample_weight, ensure_2d=False, dtype=np.float32,
+                                input_name="sample_weight")
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per sample of X; "
+            f"got shape {sample_weight.shape}."
+        )
+    if n_samples and not np.any(sample_weight):
+        raise ValueError("sample_weight must contain at least one non-zero weight; all are 0.")
+    return sample_weight
 
 
 class XGBoostClassifier(ClassifierMixin, BaseEstimator):
@@ -150,7 +170,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints = {
+    _constraints = {
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_depth": [Interval(numbers.Integral, 0, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -221,7 +241,6 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
             **extra,
         )
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, *, sample_weight=None, groups=None):
         """Fit the boosted trees.
 
@@ -245,6 +264,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         """
         from xgboost import XGBClassifier
 
+        validate_params(self)
         X, y = validate_data(self, X, y, dtype=np.float32, ensure_all_finite="allow-nan")
         check_classification_targets(y)
         self.le_ = LabelEncoder().fit(y)
@@ -256,8 +276,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
                 f"XGBoostClassifier needs at least 2 classes in y; got 1 class: {only!r}."
             )
         y_enc = self.le_.transform(y)
-        sample_weight = (None if sample_weight is None
-                         else _check_sample_weight(sample_weight, X, dtype=np.float32))
+        sample_weight = _check_sample_weight(sample_weight, len(X))
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         model = XGBClassifier(**self._xgb_kwargs(seed))

@@ -66,14 +66,10 @@ from functools import partial
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import (
-    _check_feature_names_in,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._parallel import chunk_slices, parallel_map
+from ._validation import Interval, validate_params
 
 __all__ = ["FeatureExtractor", "FEATURE_NAMES"]
 
@@ -100,6 +96,27 @@ _MEAN_VAR_GROUPS = (
 )
 
 
+def _check_input_features(estimator, input_features):
+    """Refuse ``input_features`` that do not describe the input seen in ``fit``.
+
+    Names must equal ``feature_names_in_`` when ``fit`` saw a DataFrame, else
+    there must be ``n_features_in_`` of them (scikit-learn's rule for
+    ``get_feature_names_out``).
+    """
+    if input_features is None:
+        return
+    input_features = np.asarray(input_features, dtype=object)
+    names_in = getattr(estimator, "feature_names_in_", None)
+    if names_in is not None:
+        if not np.array_equal(names_in, input_features):
+            raise ValueError("input_features is not equal to feature_names_in_")
+    elif input_features.ndim != 1 or len(input_features) != estimator.n_features_in_:
+        raise ValueError(
+            f"input_features should have length equal to number of features "
+            f"({estimator.n_features_in_}), got {input_features.size}"
+        )
+
+
 def _feature_names():
     names = [f"{group}_{stat}" for group in _MEAN_VAR_GROUPS for stat in ("mean", "var")]
     names.append("tempo")
@@ -112,11 +129,10 @@ FEATURE_NAMES = _feature_names()
 
 
 def _tempo_function():
-    """``librosa.feature.tempo`` (librosa >= 0.10), else ``librosa.beat.tempo``."""
+    """``librosa.feature.tempo`` (imported when first needed)."""
     import librosa
 
-    func = getattr(librosa.feature, "tempo", None)
-    return func if func is not None else librosa.beat.tempo
+    return librosa.feature.tempo
 
 
 def _mean_var(a):
@@ -396,7 +412,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     0.354
     """
 
-    _parameter_constraints = {
+    _constraints = {
         "sr": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
         "progress": ["boolean"],
@@ -420,7 +436,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         -------
         self : FeatureExtractor
         """
-        self._validate_params()
+        validate_params(self)
         validate_data(self, X, dtype=np.float32, ensure_all_finite=True)
         return self
 
@@ -474,7 +490,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         names : ndarray of str objects, shape (57,)
         """
         check_is_fitted(self, "n_features_in_")
-        _check_feature_names_in(self, input_features)
+        _check_input_features(self, input_features)
         return np.asarray(FEATURE_NAMES, dtype=object)
 
     def __sklearn_tags__(self):

@@ -4,8 +4,9 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
+
+from ._validation import Interval, validate_params
 
 
 class ClipSegmenter(TransformerMixin, BaseEstimator):
@@ -57,7 +58,7 @@ class ClipSegmenter(TransformerMixin, BaseEstimator):
     ((20, 66150), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
     """
 
-    _parameter_constraints = {
+    _constraints = {
         "segment_seconds": [Interval(numbers.Real, 0, None, closed="neither")],
         "sr": [Interval(numbers.Integral, 1, None, closed="left")],
         "hop_seconds": [Interval(numbers.Real, 0, None, closed="neither"), None],
@@ -98,7 +99,7 @@ class ClipSegmenter(TransformerMixin, BaseEstimator):
         -------
         self : ClipSegmenter
         """
-        self._validate_params()
+        validate_params(self)
         seg, hop = self._lengths()
         X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True)
         self._check_length(X.shape[1], seg)
