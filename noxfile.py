@@ -1,4 +1,4 @@
-"""Development sessions for specgenre: ``nox -s tests | lint | docs | demo | bench``.
+"""Development sessions for specgenre: ``nox -s tests | lint | docs | demo | bench | tests_lowest``.
 
 All sessions share ONE virtual environment, because the dependencies (torch
 above all: a multi-GB install) are the same for every session. Nox itself
@@ -22,6 +22,25 @@ interpreter, which this file creates and keeps up to date:
 
 Extra arguments after ``--`` go to the underlying command, e.g.
 ``nox -s tests -- tests/test_segment.py -x`` or ``nox -s docs -- -E``.
+
+Lowest versions: ``nox -s tests_lowest``
+----------------------------------------
+Proves the lower bounds in ``pyproject.toml``: it runs the test suite in a
+SECOND environment, ``.nox/specgenre-lowest`` (or the folder named by
+``SPECGENRE_LOWEST_VENV``), where every direct dependency, of specgenre and
+of its ``test`` extra, is installed at the lowest version its ``>=`` bound
+allows. pip cannot resolve "lowest" by itself, so the session writes those
+pins into ``<env>/lowest-constraints.txt`` (``numpy>=1.24`` becomes
+``numpy==1.24``) and installs ``pip install -c lowest-constraints.txt -e
+".[test]"``; dependencies of dependencies get the newest versions that fit.
+A direct dependency without a lower bound is an error; the ``docs``,
+``lint`` and ``bench`` extras are not covered. The environment is
+kept and reused like the shared one (its stamp hashes ``pyproject.toml``);
+it holds its own copy of torch (several GB): about 3 minutes to create
+here, then about 9 minutes of tests in one process on 2 busy cores. Not run
+by a plain ``nox``; ``.ci/run`` runs it as stage ``lowest`` when
+``SPECGENRE_CI_LOWEST=1``. Arguments after ``--`` replace
+the default ``-m "not slow"``, e.g. ``nox -s tests_lowest -- tests/test_boosting.py``.
 """
 
 from __future__ import annotations
@@ -48,6 +67,9 @@ EXTRAS = "test,lint,docs,bench"
 # pretrained checkpoints (read without TensorFlow) but pins numpy<1.17 in its metadata.
 NO_DEPS = ("musicnn",)
 STAMP_NAME = ".specgenre-install-stamp"
+# the lowest-versions environment (nox -s tests_lowest): the extras whose bounds it pins too
+LOWEST_EXTRAS = "test"
+CONSTRAINTS_NAME = "lowest-constraints.txt"
 LINT_PATHS = ["src", "tests", "benchmarks", "examples", "docs/conf.py", "noxfile.py"]
 
 
@@ -62,12 +84,53 @@ def _venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _install_key(python: Path) -> str:
+def _lowest_venv_dir() -> Path:
+    env = os.environ.get("SPECGENRE_LOWEST_VENV")
+    return Path(env).expanduser().absolute() if env else ROOT / ".nox" / "specgenre-lowest"
+
+
+def _install_key(python: Path, extras: str = EXTRAS, constraints: str = "") -> str:
     """What the installed environment depends on: a change means reinstall."""
     h = hashlib.sha256()
     h.update((ROOT / "pyproject.toml").read_bytes())
-    h.update(f"\0{EXTRAS}\0{','.join(NO_DEPS)}\0{ROOT}\0{python}".encode())
+    h.update(f"\0{extras}\0{','.join(NO_DEPS)}\0{ROOT}\0{python}".encode())
+    if constraints:
+        h.update(f"\0{constraints}".encode())
     return h.hexdigest()
+
+
+def lowest_pins(extras: str = LOWEST_EXTRAS) -> list[str]:
+    """``name==version`` for each direct dependency at the lower bound pyproject.toml gives.
+
+    Covers ``[project] dependencies`` and the named extras (comma-separated).
+    A requirement whose environment marker does not apply here is left out;
+    one with several lower bounds (in several places) gets the highest.
+    """
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    texts = list(project.get("dependencies", []))
+    optional = project.get("optional-dependencies", {})
+    for extra in filter(None, extras.split(",")):
+        texts += optional[extra]
+    pins: dict[str, Version] = {}
+    for text in texts:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        lows = [Version(s.version) for s in req.specifier if s.operator in (">=", "==", "~=")]
+        if not lows:
+            raise ValueError(
+                f"pyproject.toml: {text!r} has no lower bound (>=): nox -s tests_lowest "
+                "cannot test its lowest version."
+            )
+        name = canonicalize_name(req.name)
+        pins[name] = max([*lows, pins.get(name, lows[0])])
+    return [f"{name}=={version}" for name, version in sorted(pins.items())]
 
 
 def _cpu_count() -> int:
@@ -101,7 +164,9 @@ def shared_env(session: nox.Session) -> str:
         return _create_or_update(session, venv)
 
 
-def _create_or_update(session: nox.Session, venv: Path) -> str:
+def _create_or_update(session: nox.Session, venv: Path, extras: str = EXTRAS,
+                      constraints: str = "") -> str:
+    """Make ``venv`` hold specgenre[extras] (editable), within ``constraints`` if given."""
     python = _venv_python(venv)
     if not python.exists():
         base = os.environ.get("SPECGENRE_PYTHON", sys.executable)
@@ -110,21 +175,26 @@ def _create_or_update(session: nox.Session, venv: Path) -> str:
         session.run(str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip",
                     external=True)
     stamp = venv / STAMP_NAME
-    key = _install_key(python)
+    key = _install_key(python, extras, constraints)
     try:
         installed = json.loads(stamp.read_text())["key"]
     except (OSError, ValueError, KeyError):
         installed = None
     if installed != key:
-        session.log(f"Installing specgenre[{EXTRAS}] (editable) into {venv}")
+        session.log(f"Installing specgenre[{extras}] (editable) into {venv}")
         start = time.perf_counter()
-        session.run(str(python), "-m", "pip", "install", "-e", f".[{EXTRAS}]",
+        pip_args = []
+        if constraints:
+            constraints_file = venv / CONSTRAINTS_NAME
+            constraints_file.write_text(constraints)
+            pip_args = ["-c", str(constraints_file)]
+        session.run(str(python), "-m", "pip", "install", *pip_args, "-e", f".[{extras}]",
                     external=True)
         session.run(str(python), "-m", "pip", "install", "--no-deps", *NO_DEPS,
                     external=True)
         elapsed = time.perf_counter() - start
         session.log(f"Installed in {elapsed:.0f} s")
-        stamp.write_text(json.dumps({"key": key, "extras": EXTRAS, "root": str(ROOT),
+        stamp.write_text(json.dumps({"key": key, "extras": extras, "root": str(ROOT),
                                      "install_seconds": round(elapsed, 1)}))
     else:
         session.log(f"Reusing the shared environment {venv} (up to date with pyproject.toml)")
@@ -164,6 +234,58 @@ def tests(session: nox.Session) -> None:
     # and oversubscribed torch/BLAS threads only slow every worker down
     session.run(python, *args, *session.posargs, external=True,
                 env=_env(python, **_threads_env(1)))
+
+
+@nox.session(venv_backend="none", default=False)
+def tests_lowest(session: nox.Session) -> None:
+    """Run the tests with every direct dependency at its lowest declared version.
+
+    See the module docstring. Default pytest arguments: ``-m "not slow"``
+    (replaced by any given after ``--``).
+    """
+    try:
+        pins = lowest_pins()
+    except ValueError as exc:
+        session.error(str(exc))
+    constraints = "".join(f"{pin}\n" for pin in pins)
+    venv = _lowest_venv_dir()
+    with _locked(venv):
+        python = _create_or_update(session, venv, LOWEST_EXTRAS, constraints)
+    _check_pins(session, python, pins)
+    n_cpus = _cpu_count()
+    args = ["-m", "pytest", "-ra", "--durations=15"]
+    if n_cpus > 1:
+        args += ["-n", str(n_cpus), "--dist", "loadscope"]
+    session.run(python, *args, *(session.posargs or ["-m", "not slow"]), external=True,
+                env=_env(python, **_threads_env(1)))
+
+
+def _check_pins(session: nox.Session, python: str, pins: list[str]) -> None:
+    """Fail unless the environment holds the pinned versions; log them.
+
+    pip keeps the pins, but something installed into the environment by
+    hand could have moved one since.
+    """
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    listing = session.run(python, "-m", "pip", "list", "--format=json",
+                          "--disable-pip-version-check", external=True, silent=True,
+                          env=_env(python))
+    listing = next(line for line in listing.splitlines() if line.startswith("["))
+    installed = {canonicalize_name(d["name"]): d["version"] for d in json.loads(listing)}
+    found, wrong = [], []
+    for pin in pins:
+        name, _, want = pin.partition("==")
+        have = installed.get(name)
+        if have is None or Version(Version(have).base_version) != Version(want):
+            wrong.append(f"{name} {have or 'missing'} (want {want})")
+        found.append(f"{name} {have}")
+    if wrong:
+        stamp = Path(python).parent.parent / STAMP_NAME
+        session.error(f"not the lowest versions: {', '.join(wrong)}; delete {stamp} to "
+                      "reinstall")
+    session.log("Lowest versions under test: " + ", ".join(found))
 
 
 @nox.session(venv_backend="none")
