@@ -54,9 +54,11 @@ ROWS = {
     "musicnn_msd_svm_30s": {},
     "musicnn_msd_3s_prob": {},
     "musicnn_finetune_3s_prob": dict(max_epochs=1),
+    "musicnn_msd_probe_30s": {},
+    "musicnn_msd_pons_3s_mv": {},
 }
 SLOW = {"resnet18_scratch_3s_mv_db", "musicnn_msd_svm_30s", "musicnn_msd_3s_prob",
-        "musicnn_finetune_3s_prob"}
+        "musicnn_finetune_3s_prob", "musicnn_msd_probe_30s", "musicnn_msd_pons_3s_mv"}
 
 
 def _row_param(name):

@@ -452,8 +452,8 @@ def test_subclass_must_declare_every_shared_parameter():
             def __init__(self, *, max_epochs=1, lr=1e-3, batch_size=32, weight_decay=0.0,
                          patience=None, valid_fraction=None, freq_mask=0, time_mask=0,
                          n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
-                         db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, device="cpu",
-                         n_jobs=None, callbacks=None, random_state=None):
+                         db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, class_weight=None,
+                         device="cpu", n_jobs=None, callbacks=None, random_state=None):
                 pass
     with pytest.raises(TypeError, match=r"found \*\*kwargs"):
         class KeywordArgs(CNNClassifier):  # noqa: F841
@@ -464,8 +464,9 @@ def test_subclass_must_declare_every_shared_parameter():
             def __init__(self, *, width=3, max_epochs=1, lr=1e-3, batch_size=32,
                          weight_decay=0.0, patience=None, valid_fraction=None, freq_mask=0,
                          time_mask=0, n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
-                         db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, device="cpu",
-                         n_jobs=None, callbacks=None, random_state=None, verbose=0):
+                         db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, class_weight=None,
+                         device="cpu", n_jobs=None, callbacks=None, random_state=None,
+                         verbose=0):
                 pass
 
 

@@ -405,9 +405,18 @@ def test_weights_to_load_follow_declarations_not_names():
 
     for name, cls in [("musicnn_msd_svm_30s", MusicnnEmbedding),
                       ("musicnn_msd_3s_prob", MusicnnEmbedding),
+                      ("musicnn_msd_probe_30s", MusicnnEmbedding),
+                      ("musicnn_msd_pons_3s_mv", MusicnnEmbedding),
                       ("musicnn_finetune_3s_prob", MusicnnClassifier)]:
         (kind, part), = evaluation._weights_needed(ALL_ROWS[name], make_row(name))
         assert kind == "musicnn" and isinstance(part, cls), name
+
+
+def test_protocol_says_how_often_segments_start():
+    assert evaluation._protocol(ALL_ROWS["musicnn_msd_pons_3s_mv"], 3, None) == (
+        "3-fold stratified CV by track; clip accuracy, majority vote of 3 s segments every 1 s")
+    assert evaluation._protocol(ALL_ROWS["musicnn_msd_3s_mv"], 3, None) == (
+        "3-fold stratified CV by track; clip accuracy, majority vote of 3 s segments")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -494,3 +503,48 @@ def test_confusion_picture_shows_counts_beside_recall():
     assert texts(counts=True, labels=["b", "a"])[0] == ["1.00\n(1)", "0.00\n(0)"]
     assert texts() == [["0.67", "0.33"], ["0.00", "1.00"]]
     assert texts(counts=True, normalize=None) == [["2", "1"], ["0", "1"]]
+
+
+# --------------------------------------------------------------------------- quoted figures
+def _quoted_demo_table():
+    """``{row: [accuracy, balanced accuracy, macro-F1]}`` as results.rst quotes the demo."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "user_guide" / "results.rst").read_text()
+    after = text.split("\nThe main job on synthetic data\n", 1)[1].split("\n", 1)[1]
+    section = re.split(r"\n[^\n]+\n-{4,}\n", after)[0]  # up to the next heading
+    quoted = {}
+    for block in section.split("   * - ")[1:]:
+        name = re.match(r"``(\w+)``", block)
+        figures = re.findall(r"(\d+\.\d) \+- (\d+\.\d) %", block)
+        if name and len(figures) == 3:
+            quoted[name.group(1)] = [(float(m), float(s)) for m, s in figures]
+    return quoted
+
+
+@pytest.mark.slow
+def test_demo_figures_quoted_in_the_docs_are_what_the_demo_prints(tmp_path, monkeypatch):
+    # results.rst quotes `specgenre reproduce` with its defaults (nox -s demo): the figures
+    # must be what the command prints today. The network rows depend on torch's thread
+    # count, which follows the number of cores: they are compared on 2 cores only, as the
+    # docs say; the XGBoost rows everywhere.
+    import os
+    import re
+
+    from specgenre.cli import main
+
+    quoted = _quoted_demo_table()
+    assert {"cnn_30s_mel", "resnet18_scratch_30s_mel", "xgboost_30s", "xgboost_3s",
+            "xgboost_3s_mv"} <= set(quoted)
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "-o", str(tmp_path / "demo"), "-q"]) == 0
+    table = (tmp_path / "demo" / "results.md").read_text()  # the printed table, as markdown
+    printed = {line.split(" | ")[0][2:]: line for line in table.splitlines()
+               if line.startswith("| ")}
+    for row, figures in quoted.items():
+        if not row.startswith("xgboost") and os.cpu_count() != 2:
+            continue
+        got = [(float(m), float(s))
+               for m, s in re.findall(r"(\d+\.\d)% \+- (\d+\.\d)", printed[row])]
+        assert got == figures, row

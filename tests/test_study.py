@@ -376,13 +376,18 @@ def test_rows_declare_weights_head_and_whether_predict_is_the_proba_argmax():
         assert (row.head is None) == (row.model != "musicnn"), row.name
     heads = {n: r.head for n, r in ALL_ROWS.items() if r.model == "musicnn"}
     assert heads == {"musicnn_msd_svm_30s": "svm", "musicnn_msd_3s_mv": "svm",
-                     "musicnn_msd_3s_prob": "svm", "musicnn_finetune_3s_prob": "finetune"}
+                     "musicnn_msd_3s_prob": "svm", "musicnn_finetune_3s_prob": "finetune",
+                     "musicnn_msd_probe_30s": "probe", "musicnn_msd_pons_3s_mv": "pca_svm"}
     assert ALL_ROWS["musicnn_finetune_3s_prob"].title == "musicnn MSD fine-tuned, 3 s + Prob"
     assert ALL_ROWS["musicnn_msd_3s_mv"].title == "musicnn MSD embedding + SVM, 3 s + MV"
-    # networks, XGBoost and soft votes predict the argmax of their probabilities; the
-    # SVM rows without a soft vote are not declared so
+    assert ALL_ROWS["musicnn_msd_probe_30s"].title == (
+        "musicnn MSD penultimate + logistic regression, 30 s")
+    assert ALL_ROWS["musicnn_msd_pons_3s_mv"].title == (
+        "musicnn MSD embedding + PCA + SVM, 3 s every 1 s + MV")
+    # networks, XGBoost, soft votes and the logistic probe predict the argmax of their
+    # probabilities; the SVM rows without a soft vote are not declared so
     assert {n for n, r in ALL_ROWS.items() if not r.predict_is_proba_argmax} == {
-        "musicnn_msd_svm_30s", "musicnn_msd_3s_mv"}
+        "musicnn_msd_svm_30s", "musicnn_msd_3s_mv", "musicnn_msd_pons_3s_mv"}
 
 
 def test_xgboost_predict_is_the_argmax_of_its_probabilities(rng):
@@ -433,3 +438,108 @@ def test_musicnn_svm_rows_calibrate_for_the_soft_vote_only(rng):
                 proba = head.predict_proba(X)
                 np.testing.assert_allclose(proba.sum(axis=1), 1.0)
                 assert head.predict(X).tolist() == head.classes_[proba.argmax(1)].tolist()
+
+
+# --------------------------------------------------------------------------
+# row groups and the recommended row
+# --------------------------------------------------------------------------
+
+
+def test_select_rows_resolves_names_and_groups():
+    from specgenre.study import (
+        ALL_ROWS,
+        BEYOND_ROWS,
+        RECOMMENDED_ROW,
+        ROW_GROUPS,
+        select_rows,
+    )
+
+    assert select_rows(["study"]) == list(STUDY_ROWS) == select_rows(None) == select_rows([])
+    assert select_rows("beyond") == list(BEYOND_ROWS)
+    assert select_rows(["all"]) == list(ALL_ROWS)
+    assert select_rows(["recommended"]) == [RECOMMENDED_ROW]
+    # order kept, each row once
+    assert select_rows(["xgboost_30s", "study", "recommended", RECOMMENDED_ROW]) == (
+        ["xgboost_30s"] + [r for r in STUDY_ROWS if r != "xgboost_30s"] + [RECOMMENDED_ROW])
+    assert set(ROW_GROUPS) == {"study", "beyond", "all", "recommended"}
+    with pytest.raises(ValueError) as err:
+        select_rows(["xgboost_30s", "nope", "studdy"])
+    message = str(err.value)
+    assert "'nope', 'studdy'" in message and "xgboost_30s" in message
+    assert "recommended" in message and "musicnn_msd_probe_30s" in message
+    with pytest.raises(TypeError, match="rows"):
+        select_rows([3])
+
+
+def test_one_row_is_recommended_and_it_is_beyond_the_study():
+    from specgenre.study import ALL_ROWS, RECOMMENDED_ROW
+
+    assert [n for n, r in ALL_ROWS.items() if r.recommended] == [RECOMMENDED_ROW]
+    assert ALL_ROWS[RECOMMENDED_ROW].beyond_study
+    assert ALL_ROWS[RECOMMENDED_ROW].class_weight == "balanced"
+
+
+# --------------------------------------------------------------------------
+# the probe and Pons & Serra's recipe
+# --------------------------------------------------------------------------
+
+
+def test_probe_row_is_the_standardised_penultimate_embedding_and_a_logistic_regression(rng):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from specgenre.musicnn import MusicnnEmbedding
+
+    est = make_row("musicnn_msd_probe_30s", random_state=0)
+    assert [n for n, _ in est.steps] == ["embedding", "scaler", "logreg"]
+    emb, scaler, logreg = (step for _, step in est.steps)
+    assert type(emb) is MusicnnEmbedding and emb.model == "MSD_musicnn"
+    assert emb.layer == "penultimate" and emb.pooling == "mean"
+    assert type(scaler) is StandardScaler and type(logreg) is LogisticRegression
+    assert logreg.class_weight == "balanced" and classifier_of(est) is logreg
+    X = rng.normal(size=(60, 8)) + np.repeat(np.arange(3), 20)[:, None]
+    y = np.repeat(["jazz", "pop", "rock"], 20)
+    head = est[1:].fit(X, y)
+    assert head.predict(X).tolist() == head.classes_[head.predict_proba(X).argmax(1)].tolist()
+
+
+def test_pons_row_is_the_recipe_per_patch_with_a_majority_vote(rng):
+    from sklearn.svm import SVC
+
+    from specgenre._capped_pca import CappedPCA
+    from specgenre.musicnn import MusicnnEmbedding
+    from specgenre.study import ALL_ROWS
+
+    row = ALL_ROWS["musicnn_msd_pons_3s_mv"]
+    est = make_row("musicnn_msd_pons_3s_mv", random_state=0)
+    assert isinstance(est, TrackAggregator) and est.voting == "hard"
+    seg = est.segmenter
+    assert (seg.segment_seconds, seg.hop_seconds, seg.sr) == (3.0, 1.0, 22050)
+    assert seg.n_segments(30 * 22050) == 28  # 3 s patches every 1 s
+    pipe = est.estimator
+    assert [n for n, _ in pipe.steps] == ["embedding", "pca", "svm"]
+    emb, pca, svc = (step for _, step in pipe.steps)
+    assert type(emb) is MusicnnEmbedding and emb.layer == "max_pool"
+    assert type(pca) is CappedPCA and (pca.n_components, pca.whiten) == (128, True)
+    assert type(svc) is SVC and classifier_of(est) is svc
+    assert (svc.C, svc.kernel, svc.gamma, svc.class_weight) == (1.0, "rbf", "scale", "balanced")
+    assert row.reference_accuracy == 0.7724 and row.hop_seconds == 1.0
+    # the head on numeric rows: fewer rows than 128 keep n - 1 whitened dimensions
+    X = rng.normal(size=(60, 200)) + np.repeat(np.arange(3), 20)[:, None]
+    y = np.repeat(["jazz", "pop", "rock"], 20)
+    head = pipe[1:].fit(X, y)
+    assert head.named_steps["pca"].n_components_ == 59
+    assert (head.predict(X) == y).mean() > 0.9
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(importlib.util.find_spec("musicnn") is None,
+                    reason="official musicnn weights not installed")
+@pytest.mark.parametrize("name", ["musicnn_msd_probe_30s", "musicnn_msd_pons_3s_mv"])
+def test_new_musicnn_rows_fit_real_tracks(name, dev_clips):
+    # the official weights on real audio, end to end (6 s clips: 4 patches every 1 s)
+    X, y = dev_clips
+    est = make_row(name, random_state=0).fit(X, y)
+    pred = est.predict(X)
+    assert pred.shape == (6,) and set(pred) <= set(y)
+    assert (pred == y).mean() >= 2 / 3  # its own training tracks

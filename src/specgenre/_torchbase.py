@@ -32,7 +32,7 @@ from ._augment import BatchAugmenter
 from ._layers import BATCH_NORM_TYPES
 from ._spectrogram_input import check_spectrograms
 from ._torchutil import resolve_device, seeded, torch_threads
-from ._validation import Interval, validate_params
+from ._validation import Interval, StrOptions, validate_params
 from ._validsplit import validation_split
 
 __all__ = ["COMMON_DOC", "COMMON_PARAMS", "SpectrogramClassifierBase", "check_db_range",
@@ -211,8 +211,9 @@ COMMON_DOC = """
         ``groups`` when :meth:`fit` gets them (so segments of one track are
         never on both sides). No validation split is made, and the
         validation-based schedule is off (all ``max_epochs`` are run), when
-        this is None or 0 or when some class has fewer than ``k`` samples
-        (or groups); ``n_valid_`` is then 0.
+        this is None or 0 or when no class has ``k`` samples (or groups);
+        ``n_valid_`` is then 0. A class with fewer than ``k`` stays whole on
+        the training side, the others are stratified (unbalanced data).
     freq_mask : int, default=0
         SpecAugment: largest width, in frequency rows, of a frequency mask
         (0: none). Masked values are set to the spectrogram's mean. Applied
@@ -236,6 +237,17 @@ COMMON_DOC = """
         into 129 rows, ~4x less compute. 1 keeps the input's resolution.
     dropout : float, default={dropout}
         Dropout before the last (linear) layer.
+    class_weight : {{"balanced"}}, dict or None, default=None
+        Weights of the classes in the cross-entropy loss: a dict ``{{label:
+        weight}}`` (1 for a label it leaves out), or ``"balanced"``:
+        scikit-learn's inverse class frequency, ``n / (n_classes * n_c)``
+        with ``n_c`` the samples of class ``c`` among the ``n`` samples
+        trained on (the training part of the inner validation split), so
+        that each genre weighs the same in the loss however few tracks it
+        has; the validation loss is weighted alike. None: every sample
+        weighs 1. On segments labelled by their clip, equal segment counts
+        per clip give the clip-level weights. ``class_weight_`` holds the
+        weights used.
     device : str, default="cpu"
         Torch device, ``"cpu"`` or ``"cuda"`` (``"cuda:N"``). Asking for CUDA
         where it is not available raises a RuntimeError at :meth:`fit`.
@@ -264,7 +276,8 @@ COMMON_DOC = """
 COMMON_PARAMS = (
     "max_epochs", "lr", "batch_size", "weight_decay", "patience", "valid_fraction",
     "freq_mask", "time_mask", "n_freq_masks", "n_time_masks", "mixup_alpha", "db_range",
-    "freq_pool", "dropout", "device", "n_jobs", "callbacks", "random_state", "verbose",
+    "freq_pool", "dropout", "class_weight", "device", "n_jobs", "callbacks", "random_state",
+    "verbose",
 )
 
 
@@ -324,6 +337,7 @@ class SpectrogramClassifierBase(ClassifierMixin, TransformerMixin, BaseEstimator
         "db_range": ["array-like"],
         "freq_pool": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
         "device": [str],
         "n_jobs": [numbers.Integral, None],
         "callbacks": [list, None],
@@ -333,7 +347,8 @@ class SpectrogramClassifierBase(ClassifierMixin, TransformerMixin, BaseEstimator
 
     def __init__(self, *, max_epochs, lr, batch_size, weight_decay, patience, valid_fraction,
                  freq_mask, time_mask, n_freq_masks, n_time_masks, mixup_alpha, db_range,
-                 freq_pool, dropout, device, n_jobs, callbacks, random_state, verbose):
+                 freq_pool, dropout, class_weight, device, n_jobs, callbacks, random_state,
+                 verbose):
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -348,6 +363,7 @@ class SpectrogramClassifierBase(ClassifierMixin, TransformerMixin, BaseEstimator
         self.db_range = db_range
         self.freq_pool = freq_pool
         self.dropout = dropout
+        self.class_weight = class_weight
         self.device = device
         self.n_jobs = n_jobs
         self.callbacks = callbacks
@@ -457,7 +473,7 @@ class SpectrogramClassifierBase(ClassifierMixin, TransformerMixin, BaseEstimator
         if split is None and self.valid_fraction:
             warnings.warn(
                 f"{type(self).__name__}: no inner validation split (valid_fraction="
-                f"{self.valid_fraction}): some class has too few "
+                f"{self.valid_fraction}): no class has enough "
                 f"{'groups' if groups is not None else 'samples'} for a stratified split. "
                 f"Training runs all max_epochs={self.max_epochs} epochs without early "
                 "stopping or learning-rate decay; pass valid_fraction=None to silence this.",
@@ -480,11 +496,21 @@ class SpectrogramClassifierBase(ClassifierMixin, TransformerMixin, BaseEstimator
             cb = copy.deepcopy(cb)
             callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
 
+        train_idx = np.arange(len(y)) if split is None else split[0]
+        self.class_weight_ = np.ones(n_classes)
+        if self.class_weight is not None:
+            from sklearn.utils.class_weight import compute_class_weight
+
+            self.class_weight_ = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=y[train_idx])
+
         with torch_threads(self.n_jobs), seeded(device, seed):
             module = self._build_module(n_classes, self.input_shape_)
             net = _SpectrogramNet(
                 module,
                 criterion=nn.CrossEntropyLoss,
+                criterion__weight=(None if self.class_weight is None else
+                                   torch.as_tensor(self.class_weight_, dtype=torch.float32)),
                 optimizer=torch.optim.AdamW,
                 lr=self._effective_lr(),
                 optimizer__weight_decay=self.weight_decay,
@@ -508,7 +534,6 @@ class SpectrogramClassifierBase(ClassifierMixin, TransformerMixin, BaseEstimator
                     n_freq_masks=self.n_freq_masks, n_time_masks=self.n_time_masks,
                     mixup_alpha=self.mixup_alpha),
             )
-            train_idx = np.arange(len(y)) if split is None else split[0]
             recalibration.source_ = (X, train_idx, np.random.RandomState(seed + 1))
             try:
                 net.fit(X, y_enc)

@@ -100,6 +100,17 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         Further keyword arguments for :class:`xgboost.XGBClassifier`
         (e.g. ``{"reg_alpha": 0.1, "max_bin": 128}``). Keys set by the
         parameters above, seeds, threads and the objective are refused.
+    class_weight : {"balanced"}, dict or None, default=None
+        Weights of the classes, given to XGBoost as sample weights: a dict
+        ``{label: weight}`` (1 for a label it leaves out), or
+        ``"balanced"``: scikit-learn's inverse class frequency, ``n /
+        (n_classes * n_c)`` over the rows trained on (the training part of
+        the early-stopping split, whose validation rows get the same
+        per-class weights). None: no class weights. A ``sample_weight``
+        given to :meth:`fit` is multiplied by them. On 3 s segments labelled
+        by their clip (:class:`TrackAggregator`), equal segment counts per
+        clip give exactly the clip-level weights. ``class_weight_`` holds
+        the weights used.
 
     Attributes
     ----------
@@ -107,6 +118,9 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         Class labels, sorted.
     le_ : LabelEncoder
         Encoder of the labels into ``0 .. n_classes - 1`` for XGBoost.
+    class_weight_ : ndarray of shape (n_classes,)
+        Weight of each class (order of ``classes_``): ones unless
+        ``class_weight`` is set.
     model_ : xgboost.XGBClassifier
         The fitted XGBoost model (``model_.get_booster()`` gives the booster).
     n_estimators_ : int
@@ -184,6 +198,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [numbers.Integral, None],
         "xgb_params": [dict, None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def __init__(
@@ -202,6 +217,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         n_jobs=None,
         xgb_params=None,
+        class_weight=None,
     ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -216,6 +232,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.xgb_params = xgb_params
+        self.class_weight = class_weight
 
     def _xgb_kwargs(self, seed):
         extra = dict(self.xgb_params or {})
@@ -282,13 +299,15 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
         model = XGBClassifier(**self._xgb_kwargs(seed))
 
         if self.early_stopping_rounds is None:
-            model.fit(X, y_enc, sample_weight=sample_weight, verbose=False)
+            weight = self._weights(y_enc, np.arange(len(y_enc)), sample_weight)
+            model.fit(X, y_enc, sample_weight=weight, verbose=False)
             self.n_estimators_ = self.n_estimators
         else:
             train, valid = self._validation_split(y_enc, groups, rng)
+            weight = self._weights(y_enc, train, sample_weight)
             sw_train = sw_valid = None
-            if sample_weight is not None:
-                sw_train, sw_valid = sample_weight[train], [sample_weight[valid]]
+            if weight is not None:
+                sw_train, sw_valid = weight[train], [weight[valid]]
             model.fit(
                 X[train], y_enc[train], sample_weight=sw_train,
                 eval_set=[(X[valid], y_enc[valid])], sample_weight_eval_set=sw_valid,
@@ -297,6 +316,19 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
             self.n_estimators_ = int(model.best_iteration) + 1
         self.model_ = model
         return self
+
+    def _weights(self, y_enc, train, sample_weight):
+        """Sample weights for XGBoost: class weights (from the rows ``train``) times
+        ``sample_weight``; None when there are neither. Sets ``class_weight_``."""
+        self.class_weight_ = np.ones(len(self.classes_))
+        if self.class_weight is None:
+            return sample_weight
+        from sklearn.utils.class_weight import compute_class_weight
+
+        self.class_weight_ = compute_class_weight(
+            self.class_weight, classes=self.classes_, y=self.classes_[y_enc[train]])
+        weight = self.class_weight_[y_enc].astype(np.float32)
+        return weight if sample_weight is None else weight * sample_weight
 
     def _validation_split(self, y, groups, rng):
         """Train and validation rows for early stopping."""

@@ -314,9 +314,11 @@ def _splits(y, cv, split, random_state, track_ids=None):
 def _protocol(row, cv, split):
     how = "fault-filtered split (train+valid -> test)" if split is not None else (
         f"{cv}-fold stratified CV by track")
+    segments = "3 s segments" if row.hop_seconds is None else (
+        f"3 s segments every {row.hop_seconds:g} s")
     unit = "segment accuracy" if row.level == "segment" else {
-        None: "clip accuracy", "hard": "clip accuracy, majority vote of 3 s segments",
-        "soft": "clip accuracy, mean probability of 3 s segments"}[row.voting]
+        None: "clip accuracy", "hard": f"clip accuracy, majority vote of {segments}",
+        "soft": f"clip accuracy, mean probability of {segments}"}[row.voting]
     return f"{how}; {unit}"
 
 

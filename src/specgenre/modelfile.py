@@ -184,9 +184,11 @@ def _specgenre_group():
     # the estimators that do not need torch (importing them does not import it)
     import specgenre
 
+    from ._capped_pca import CappedPCA
+
     return [(getattr(specgenre, name), True) for name in (
         "TrackAggregator", "ClipSegmenter", "SpectrogramTransformer", "BandStatistics",
-        "FeatureExtractor", "XGBoostClassifier")]
+        "FeatureExtractor", "XGBoostClassifier")] + [(CappedPCA, True)]
 
 
 def _specgenre_torch_group():

@@ -65,6 +65,9 @@ class CNNClassifier(SpectrogramClassifierBase):
         ``net_.history`` the per-epoch losses).
     n_valid_ : int
         Samples in the inner validation split (0: none was made).
+    class_weight_ : ndarray of shape (n_classes,)
+        Weight of each class (order of ``classes_``) in the training loss:
+        ones unless ``class_weight="balanced"``.
     n_epochs_ : int
         Epochs run.
     best_epoch_ : int
@@ -115,8 +118,8 @@ class CNNClassifier(SpectrogramClassifierBase):
     def __init__(self, *, channels=(16, 32, 64, 128), checkpointing=False, max_epochs=30,
                  lr=1e-3, batch_size=32, weight_decay=1e-2, patience=5, valid_fraction=0.1,
                  freq_mask=0, time_mask=0, n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
-                 db_range=(-80.0, 0.0), freq_pool=1, dropout=0.3, device="cpu", n_jobs=None, callbacks=None,
-                 random_state=None, verbose=0):
+                 db_range=(-80.0, 0.0), freq_pool=1, dropout=0.3, class_weight=None,
+                 device="cpu", n_jobs=None, callbacks=None, random_state=None, verbose=0):
         self.channels = channels
         self.checkpointing = checkpointing
         super().__init__(**common_params(locals()))
@@ -219,6 +222,9 @@ class ResNet18Classifier(SpectrogramClassifierBase):
         The trained skorch net (``net_.module_.net`` is the torchvision model).
     n_valid_ : int
         Samples in the inner validation split (0: none was made).
+    class_weight_ : ndarray of shape (n_classes,)
+        Weight of each class (order of ``classes_``) in the training loss:
+        ones unless ``class_weight="balanced"``.
     n_epochs_ : int
         Epochs run.
     best_epoch_ : int
@@ -268,8 +274,8 @@ class ResNet18Classifier(SpectrogramClassifierBase):
     def __init__(self, pretrained=False, *, checkpointing=False, max_epochs=20, lr=None,
                  batch_size=32, weight_decay=1e-2, patience=5, valid_fraction=0.1,
                  freq_mask=0, time_mask=0, n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
-                 db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, device="cpu", n_jobs=None,
-                 callbacks=None, random_state=None, verbose=0):
+                 db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, class_weight=None,
+                 device="cpu", n_jobs=None, callbacks=None, random_state=None, verbose=0):
         self.pretrained = pretrained
         self.checkpointing = checkpointing
         super().__init__(**common_params(locals()))
