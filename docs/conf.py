@@ -151,6 +151,8 @@ API_SECTIONS = {
         "STUDY_ROWS",
         "BEYOND_ROWS",
         "ALL_ROWS",
+        "RECOMMENDED_ROW",
+        "select_rows",
         "make_row",
     ],
     "Transfer from musicnn (pretrained on music)": [

@@ -17,6 +17,7 @@ from conftest import write_wav
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+import specgenre
 from specgenre import ClipSegmenter, FeatureExtractor, TrackAggregator, __version__, judge_files
 from specgenre.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from specgenre.datasets import load_audio_csv
@@ -414,6 +415,18 @@ def test_version_and_rows(capsys):
     assert main(["rows"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "cnn_30s_mel" in out and "xgboost_3s_mv" in out
+    (marked,) = [line for line in out.splitlines() if "recommended" in line]
+    assert marked.startswith(specgenre.RECOMMENDED_ROW + " ")
+
+
+def test_the_recommended_row_is_trains_default_and_a_row_group(capsys):
+    from specgenre.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "x", "-o", "m"])
+    assert args.row == specgenre.RECOMMENDED_ROW
+    assert specgenre.select_rows(["recommended"]) == [specgenre.RECOMMENDED_ROW]
+    assert main(["reproduce", "--rows", "recommended", "nonsense", "-q"]) == EXIT_USAGE
+    assert "nonsense" in _error_line(capsys, "--rows")
 
 
 def test_every_option_has_help():

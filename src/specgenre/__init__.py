@@ -42,6 +42,8 @@ _LAZY = {
     "BEYOND_ROWS": "study",
     "ALL_ROWS": "study",
     "make_row": "study",
+    "select_rows": "study",
+    "RECOMMENDED_ROW": "study",
     # workflow: collections of files, training, model files, judging songs, evaluation
     "Collection": "collection",
     "load_collection": "collection",

@@ -10,6 +10,7 @@ that was skipped and reported); 2 bad usage, path or data (nothing was done).
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,8 +37,6 @@ def _log(msg):
 
 def _output(path, *, option="-o", folder=False):
     """Check, before any work starts, that ``path`` can be written; return it."""
-    import os
-
     path = Path(path).expanduser()
     if not folder and path.is_dir():
         raise UsageError(f"{option} {path}: is a folder; give a file name")
@@ -66,15 +65,12 @@ def _skipped_status(skipped):
 
 # --------------------------------------------------------------------------- reproduce
 def _rows(names):
-    from .study import ALL_ROWS, STUDY_ROWS
+    from .study import select_rows
 
-    groups = {"study": list(STUDY_ROWS), "all": list(ALL_ROWS)}
-    rows = [r for name in names or ["study"] for r in groups.get(name, [name])]
-    unknown = [r for r in rows if r not in ALL_ROWS]
-    if unknown:
-        raise UsageError(f"unknown row(s) {', '.join(unknown)}; choose from: "
-                         f"{', '.join(ALL_ROWS)} (or 'study', 'all')")
-    return list(dict.fromkeys(rows))
+    try:
+        return select_rows(names)
+    except ValueError as exc:
+        raise UsageError(f"--rows: {exc}") from None
 
 
 def _cmd_reproduce(args):
@@ -98,6 +94,8 @@ def _cmd_reproduce(args):
         {"max_epochs": args.max_epochs} if args.max_epochs else {})
     if args.device:
         defaults["device"] = args.device
+    if args.class_weight:
+        defaults["class_weight"] = None if args.class_weight == "none" else args.class_weight
     if synthetic:  # a few clips per genre: no inner validation split
         defaults["valid_fraction"] = None
 
@@ -133,10 +131,9 @@ def _cmd_reproduce(args):
     _log(f"running {len(rows)} row(s) on {source}")
 
     def report(r):
-        if r.status == "ok":
-            _log(f"  {r.row}: {100 * r.mean:.1f}% ({r.seconds:.0f} s, {r.cpu_seconds:.0f} s CPU)")
-        else:
-            _log(f"  {r.row}: {r.status} ({r.seconds:.0f} s; see the notes below the table)")
+        _log(f"  {r.row}: " + (f"{100 * r.mean:.1f}% ({r.seconds:.0f} s, {r.cpu_seconds:.0f} s "
+                               "CPU)" if r.status == "ok" else f"{r.status} ({r.seconds:.0f} s;"
+                               " see the notes below the table)"))
 
     start = time.perf_counter()
     fold_jobs = args.fold_jobs if args.fold_jobs is not None else (-1 if synthetic else 1)
@@ -159,16 +156,17 @@ def _cmd_train(args):
     from .training import train_row
 
     if args.row not in ALL_ROWS:
-        raise UsageError(f"unknown row {args.row!r}; choose from: {', '.join(ALL_ROWS)} "
-                         "(list them with 'specgenre rows')")
+        raise UsageError(f"unknown row {args.row!r}; choose from: {', '.join(ALL_ROWS)}")
     output = _output(args.output)
     music = _collection(args, split=("train", "valid") if args.split == "filtered" else None)
     _log(f"training {args.row} on {len(music)} tracks of {len(music.genre_names)} genres")
     start = time.perf_counter()
+    weight = {} if args.class_weight is None else {
+        "class_weight": None if args.class_weight == "none" else args.class_weight}
     model = train_row(args.row, music, max_epochs=args.max_epochs, device=args.device,
-                      batch_size=args.batch_size, memory_saving_on=args.memory_saving,
-                      n_jobs=args.n_jobs, random_state=args.random_state,
-                      progress=not args.quiet)
+                      batch_size=args.batch_size, class_params=weight,
+                      memory_saving_on=args.memory_saving, n_jobs=args.n_jobs,
+                      random_state=args.random_state, progress=not args.quiet)
     save_model(model, output)
     _log(f"trained on {sum(model.train_counts.values())} tracks in "
          f"{time.perf_counter() - start:.0f} s; saved {output}")
@@ -191,13 +189,7 @@ def _cmd_predict(args):
         if j.error:
             _log(f"error: {j.file}: {j.error}")
         elif fmt == "text":
-            top = sorted(j.scores.items(), key=lambda kv: -kv[1])[:args.top]
-            note = f", {j.short}ded" if j.short == "pad" else (", looped" if j.short else "")
-            print(f"{j.file}\t{j.genre}\t" + ", ".join(f"{g} {p:.2f}" for g, p in top)
-                  + f"\t({j.windows} window{'s' * (j.windows != 1)}{note})", flush=True)
-            for k, genre in enumerate(j.window_genres if args.windows else []):
-                w = j.window_seconds
-                print(f"  window {k} ({k * w:g}-{(k + 1) * w:g} s)\t{genre}")
+            print(j.as_text(top=args.top, windows=args.windows), flush=True)
     if fmt != "text":
         with open(output, "w", newline="") if output else nullcontext(sys.stdout) as fh:
             write_judgements(results, fh, fmt=fmt, classes=model.classes, windows=args.windows)
@@ -246,6 +238,7 @@ def _cmd_rows(args):
     width = max(len(name) for name in rows)
     for name, row in rows.items():
         extra = "  (beyond the study)" if row.beyond_study else ""
+        extra += "  [recommended: start here]" if row.recommended else ""
         print(f"{name:<{width}}  {row.title}{extra}")
     return EXIT_OK
 
@@ -269,10 +262,14 @@ _DATA_HELP = ("a folder of genre folders, <genre>/<any file name> (GTZAN's copie
 _GENRES_HELP = "use only these genres (default: all found)"
 _JOBS_HELP = "parallel workers for decoding and features (-1: all cores; default 1)"
 _QUIET_HELP = "no progress bars (nor per-epoch lines)"
+_WEIGHT_HELP = ("'balanced': weigh each genre by the inverse of its number of training tracks, "
+                "for unbalanced collections; 'none': no weights (default: each row's own, "
+                "balanced for the rows beyond the study)")
 
 
 def build_parser():
     from . import __version__
+    from .study import RECOMMENDED_ROW
 
     p = argparse.ArgumentParser(
         prog="specgenre",
@@ -290,8 +287,11 @@ def build_parser():
                    help=_DATA_HELP + "; default: built-in synthetic clips")
     r.add_argument("--genres", nargs="+", metavar="GENRE", help=_GENRES_HELP)
     r.add_argument("--rows", nargs="+", metavar="ROW",
-                   help="rows to run: names, 'study' (the study's twelve, the default) or "
-                        "'all' (also the rows beyond the study)")
+                   help="rows to run: names, 'study' (the study's twelve, the default), "
+                        "'beyond' (the rows beyond the study), 'all', or 'recommended' "
+                        "(the row to start from; 'specgenre rows' marks it)")
+    r.add_argument("--class-weight", choices=["balanced", "none"], default=None,
+                   help=_WEIGHT_HELP)
     r.add_argument("--cv", type=int, default=None,
                    help=f"folds of track-level CV, at least 2 (default {GTZAN_CV} with "
                         f"--data, {SYNTH_CV} on synthetic data)")
@@ -331,8 +331,11 @@ def build_parser():
                                    "least 27 s are padded, shorter ones skipped) and save it "
                                    "as a model file that loading cannot run code from.")
     t.add_argument("--data", metavar="DIR|CSV", required=True, help=_DATA_HELP)
-    t.add_argument("--row", required=True,
-                   help="row, e.g. xgboost_30s ('specgenre rows' lists them)")
+    t.add_argument("--row", default=RECOMMENDED_ROW,
+                   help=f"row to train (default {RECOMMENDED_ROW}, the recommended row; "
+                        "'specgenre rows' lists them)")
+    t.add_argument("--class-weight", choices=["balanced", "none"], default=None,
+                   help=_WEIGHT_HELP)
     t.add_argument("-o", "--output", required=True,
                    help="model file to write, any name, e.g. genres.model (its folder must "
                         "exist)")

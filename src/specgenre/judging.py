@@ -66,6 +66,18 @@ class Judgement:
     window_seconds: float = 0.0
     error: str = ""
 
+    def as_text(self, *, top=3, windows=False):
+        """The verdict as text: ``file, genre, top scores, (windows)``, tab-separated, and
+        with ``windows`` one more line per window."""
+        best = sorted(self.scores.items(), key=lambda kv: -kv[1])[:top]
+        note = {"pad": ", padded", "loop": ", looped"}.get(self.short, "")
+        lines = [f"{self.file}\t{self.genre}\t" + ", ".join(f"{g} {p:.2f}" for g, p in best)
+                 + f"\t({self.windows} window{'s' * (self.windows != 1)}{note})"]
+        w = self.window_seconds
+        lines += [f"  window {k} ({k * w:g}-{(k + 1) * w:g} s)\t{genre}"
+                  for k, genre in enumerate(self.window_genres if windows else [])]
+        return "\n".join(lines)
+
     def as_record(self, classes, *, windows=False):
         """The verdict as a flat dict: file, genre, score kind, windows, seconds, short,
         ``p_<genre>`` for each of ``classes``, error (and the window genres with
