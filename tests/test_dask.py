@@ -11,6 +11,10 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 
 from specgenre import FeatureExtractor, XGBoostClassifier, make_genre_clips  # noqa: E402
 
+# heavy (a Dask cluster / fresh interpreters): still run by CI's `nox -s tests`
+pytestmark = pytest.mark.slow
+
+
 
 @pytest.fixture(scope="module")
 def client():

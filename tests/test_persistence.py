@@ -36,6 +36,10 @@ from specgenre.modelfile import save_model
 
 GENRES = ["classical", "metal", "reggae"]
 
+# heavy (a Dask cluster / fresh interpreters): still run by CI's `nox -s tests`
+pytestmark = pytest.mark.slow
+
+
 
 def _cnn_model():
     return TrackAggregator(

@@ -314,6 +314,7 @@ def random_imagenet_weights(torch_home):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 @pytest.mark.parametrize("name", NEURAL)
 def test_neural_rows_train_and_predict_on_dev_tracks(name, dev_clips, random_imagenet_weights):
@@ -333,6 +334,7 @@ def test_neural_rows_train_and_predict_on_dev_tracks(name, dev_clips, random_ima
         assert proba.shape == (len(X), 3) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_one_grid_search_covers_the_3s_neural_rows(random_imagenet_weights):
     # scale x pretraining x voting around one 3 s ResNet18 row: its 8 candidates include
     # the settings of all six 3 s ResNet18 rows of the study's table
