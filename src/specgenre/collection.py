@@ -71,10 +71,11 @@ class Collection:
         names, counts = np.unique(self.genres, return_counts=True)
         return {str(g): int(c) for g, c in zip(names, counts)}
 
-    def _record(self, errors):
-        for err in errors:
-            self.skipped.append((err.path, err.reason))
-            warnings.warn(f"skipped {err.path}: {err.reason}", SkippedFileWarning, stacklevel=3)
+    def _record(self, skipped):
+        """Record and name once each ``(path, reason)`` of a file left out."""
+        for path, reason in skipped:
+            self.skipped.append((str(path), reason))
+            warnings.warn(f"skipped {path}: {reason}", SkippedFileWarning, stacklevel=3)
 
     def load(self, *, duration=30.0, n_jobs=None, progress=False, min_genres=2):
         """Decode every track: ``(X, y, track_ids)`` of the readable ones.
@@ -102,7 +103,7 @@ class Collection:
 
         X, kept, errors = load_audio(self.files, sr=SR, duration=duration, on_error="skip",
                                      n_jobs=n_jobs, progress=progress)
-        self._record(errors)
+        self._record((err.path, err.reason) for err in errors)
         self._check_readable(self.genres[kept], min_genres)
         return X, self.genres[kept], self.track_ids[kept]
 
@@ -150,7 +151,7 @@ class _Blocks:
                 stop = min(start + self.block_size, len(coll))
                 part = load_audio(coll.files[start:stop], sr=SR, duration=self.duration,
                                   on_error="skip", n_jobs=self.n_jobs)
-                coll._record(part.errors)
+                coll._record((err.path, err.reason) for err in part.errors)
                 bar.update(stop - start)
                 X, y = part.X, coll.genres[start:stop][part.kept]
                 del part
@@ -246,17 +247,11 @@ def load_collection(path, *, genres=None, split=None, min_genres=2):
     coll = Collection(source, np.asarray(bunch.filenames), np.asarray(bunch.target),
                       np.asarray(bunch.track_ids), [],
                       gtzan_names=bool(bunch.get("gtzan_names", False)))
-    coll._record(_Skipped(p, r) for p, r in bunch.skipped)
+    coll._record(bunch.skipped)
     if len(coll.genre_names) < min_genres:
         raise CollectionError(f"{source}: found only the genre(s) {', '.join(coll.genre_names)}; "
                               f"need at least {min_genres} to train a classifier")
     return coll
-
-
-@dataclass
-class _Skipped:
-    path: str
-    reason: str
 
 
 def gtzan_filtered_split(track_ids):
