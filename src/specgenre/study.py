@@ -37,10 +37,10 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .collection import SR  # the rows' sample rate, defined once where audio is read
+
 __all__ = ["ALL_ROWS", "BEYOND_ROWS", "RECOMMENDED_ROW", "ROW_GROUPS", "STUDY_ROWS", "StudyRow",
            "classifier_of", "make_row", "select_rows", "STUDY_XGBOOST_PARAMS"]
-
-SR = 22050
 
 #: The study's XGBoost settings (the Kaggle GTZAN notebook it followed:
 #: ``XGBClassifier(n_estimators=1000, learning_rate=0.05)``, XGBoost's other
