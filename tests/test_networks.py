@@ -49,7 +49,10 @@ def split_of(clf):
 
 
 def tiny_cnn(**params):
-    defaults = dict(channels=(4, 8), max_epochs=2, batch_size=8, random_state=0)
+    # float32: most tests here compare values with float32 references; the bfloat16
+    # path (the default where the CPU has it) has its own tests
+    defaults = dict(channels=(4, 8), max_epochs=2, batch_size=8, precision="fp32",
+                    random_state=0)
     defaults.update(params)
     return CNNClassifier(**defaults)
 
@@ -72,9 +75,22 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
+#: ... and with bfloat16 products (``precision="bf16"``, the default on CPUs that have them)
+EXPECTED_FAILED_CHECKS_BF16 = {
+    **EXPECTED_FAILED_CHECKS,
+    "check_class_weight_classifiers": (
+        "a 3-epoch fit on 50 noisy make_blobs samples: with bfloat16 products early stopping "
+        "(5 validation samples) keeps epoch 1, which predicts class 0 for 74% of the binary "
+        "test set, where the check asks > 87% (float32: 100%)"
+    ),
+}
+
+
 @parametrize_with_checks(
-    [CNNClassifier(channels=(8, 16), max_epochs=3, batch_size=16, lr=1e-2, random_state=0)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    [CNNClassifier(channels=(8, 16), max_epochs=3, batch_size=16, lr=1e-2, precision=precision,
+                   random_state=0) for precision in ("fp32", "bf16")],
+    expected_failed_checks=lambda est: (EXPECTED_FAILED_CHECKS_BF16 if est.precision == "bf16"
+                                        else EXPECTED_FAILED_CHECKS),
 )
 def test_sklearn_checks(estimator, check):
     check(estimator)
@@ -218,20 +234,53 @@ def test_early_stopping_restores_best_epoch():
     assert clf.best_epoch_ == 1 + int(np.argmin(losses))
 
 
-def test_validation_loss_is_measured_with_current_batchnorm_statistics():
-    # With the running averages (momentum 0.1) left as training leaves them, the
-    # validation loss after one short epoch would measure a network whose batch-norm
-    # layers still hold mostly their initial statistics. It must instead be the loss of
-    # the network as it predicts after fit (statistics recomputed on the training data).
+def test_validation_uses_the_plain_average_of_the_epochs_batch_statistics():
+    # With the running averages (momentum 0.1), the validation after one short epoch
+    # would measure a network whose batch-norm layers still hold mostly their initial
+    # statistics. During training each epoch's running statistics are instead the plain
+    # average of that epoch's training-batch statistics (no extra pass over the data).
     X, y = make_spectrograms(n=48, n_classes=3, gap=6.0)
-    clf = tiny_cnn(max_epochs=1, valid_fraction=0.25, patience=None, lr=0.05).fit(X, y)
-    _, valid = split_of(clf)
-    proba = clf.predict_proba(X[valid])
-    codes = clf.le_.transform(y[valid])
-    loss = -np.mean(np.log(proba[np.arange(len(valid)), codes]))
-    np.testing.assert_allclose(clf.net_.history[-1, "valid_loss"], loss, rtol=1e-4)
-    recalibration = dict(clf.net_.callbacks_)["batchnorm_before_validation"]
-    assert recalibration.source_ is None  # the model keeps no reference to the data
+    batch_means, at_validation = [], []
+
+    class Spy(Callback):
+        def on_train_begin(self, net, **kwargs):
+            bn = net.module_.blocks[0][1]
+            bn.register_forward_hook(lambda m, inp, out: batch_means.append(
+                inp[0].detach().double().mean(dim=(0, 2, 3))) if m.training else None)
+
+        def on_epoch_begin(self, net, **kwargs):
+            batch_means.clear()
+
+        def on_epoch_end(self, net, **kwargs):
+            at_validation.append((net.module_.blocks[0][1].running_mean.clone(),
+                                  torch.stack(batch_means).mean(dim=0)))
+
+    # 36 training samples in 3 batches of 12: the recalibration's batch means then
+    # average to the mean over all of them
+    clf = tiny_cnn(max_epochs=2, valid_fraction=0.25, patience=None, lr=0.05, batch_size=12,
+                   callbacks=[Spy()]).fit(X, y)
+    assert len(at_validation) == 2
+    for running, expected in at_validation:
+        torch.testing.assert_close(running.double(), expected, rtol=1e-5, atol=1e-6)
+    statistics = dict(clf.net_.callbacks_)["batchnorm_epoch_statistics"]
+    assert statistics.layers_ is None  # nothing of training kept in the model
+    momenta = {m.momentum for m in clf.net_.module_.modules()
+               if isinstance(m, torch.nn.BatchNorm2d)}
+    assert momenta == {0.1}  # torch's default, put back after training
+    # after training, the statistics are recomputed exactly for the kept weights: the
+    # model predicts as with statistics of one pass over all training samples
+    train, _ = split_of(clf)
+    module = copy.deepcopy(clf.net_.module_)
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    module.train()
+    with torch.no_grad():
+        module(torch.from_numpy(X[np.sort(train)]))
+    torch.testing.assert_close(module.blocks[0][1].running_mean,
+                               clf.net_.module_.blocks[0][1].running_mean,
+                               rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------
@@ -453,7 +502,8 @@ def test_subclass_must_declare_every_shared_parameter():
                          patience=None, valid_fraction=None, freq_mask=0, time_mask=0,
                          n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
                          db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, class_weight=None,
-                         device="cpu", n_jobs=None, callbacks=None, random_state=None):
+                         device="cpu", precision="fp32", n_jobs=None, callbacks=None,
+                         random_state=None):
                 pass
     with pytest.raises(TypeError, match=r"found \*\*kwargs"):
         class KeywordArgs(CNNClassifier):  # noqa: F841
@@ -465,8 +515,8 @@ def test_subclass_must_declare_every_shared_parameter():
                          weight_decay=0.0, patience=None, valid_fraction=None, freq_mask=0,
                          time_mask=0, n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
                          db_range=(-80.0, 0.0), freq_pool=1, dropout=0.0, class_weight=None,
-                         device="cpu", n_jobs=None, callbacks=None, random_state=None,
-                         verbose=0):
+                         device="cpu", precision="fp32", n_jobs=None, callbacks=None,
+                         random_state=None, verbose=0):
                 pass
 
 
@@ -674,3 +724,41 @@ def test_modules_pickled_before_checkpointing_still_load():
         assert getattr(old, "checkpointing", False) is False
         with torch.no_grad():
             torch.testing.assert_close(old(x), expected, rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------
+# precision (bfloat16 autocast) and memory format
+# --------------------------------------------------------------------------
+
+def test_precision_auto_is_bf16_where_the_cpu_has_it():
+    from specgenre._precision import cpu_has_native_bf16
+
+    X, y = make_spectrograms(n=24)
+    clf = tiny_cnn(precision="auto", valid_fraction=None).fit(X, y)
+    assert clf.precision_ == ("bf16" if cpu_has_native_bf16() else "fp32")
+    with pytest.raises(ValueError, match="precision"):
+        tiny_cnn(precision="fp16").fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [CNNClassifier, ResNet18Classifier])
+def test_bf16_learns_and_predicts_as_float32_up_to_its_round_off(cls):
+    X, y = make_spectrograms(n=48, n_classes=3)
+    kw = dict(max_epochs=6, batch_size=8, lr=1e-2, random_state=0, valid_fraction=None)
+    if cls is CNNClassifier:
+        kw["channels"] = (4, 8)
+    clf = cls(precision="bf16", **kw).fit(X, y)
+    assert clf.precision_ == "bf16"
+    # learns as float32 does (the trajectories differ by round-off)
+    reference = cls(precision="fp32", **kw).fit(X, y).score(X, y)
+    assert reference >= 0.75
+    assert clf.score(X, y) >= reference - 0.1
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert clf.transform(X).dtype == np.float32
+    # the same weights predicting in float32: bfloat16 keeps 8 bits of mantissa
+    clf.precision_ = "fp32"
+    np.testing.assert_allclose(clf.predict_proba(X), proba, atol=0.05)
+    # the network runs channels-last (oneDNN's fast layout on CPUs)
+    conv = next(m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)

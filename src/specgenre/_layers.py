@@ -81,6 +81,7 @@ class _ChunkedConvBN(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        grad_out = grad_out.to(ctx.bn.weight.dtype)  # from layers in bfloat16 (autocast)
         x, mean, invstd, scale, shift, out = ctx.saved_tensors
         conv, bn, pool, chunk = ctx.conv, ctx.bn, ctx.pool, ctx.chunk
         names = [name for name, _ in conv.named_parameters()]
@@ -185,6 +186,10 @@ def chunked_conv_bn(x, conv, bn, pool, *, relu_first=False, chunk=8):
         # ReLU after the maximum: the same values, without a full-size ReLU output
         z = bn(y)
         return (z.amax(dim=3) if pool == "last" else F.max_pool2d(z, *pool)).clamp_min(0.0)
-    # batch statistics, also without gradients (batch-norm recalibration): in place
+    # batch statistics, also without gradients (batch-norm recalibration): in place,
+    # in the weights' precision (under autocast too: the sums and in-place updates want
+    # it; a memory path, not a speed one)
     params = [p for _, p in conv.named_parameters()] + [bn.weight, bn.bias]
-    return _ChunkedConvBN.apply(x, conv, bn, pool, bool(relu_first), int(chunk), *params)
+    with torch.autocast(x.device.type, enabled=False):
+        return _ChunkedConvBN.apply(x.to(conv.weight.dtype), conv, bn, pool, bool(relu_first), int(chunk),
+                                    *params)

@@ -294,7 +294,8 @@ class MusicnnClassifier(SpectrogramClassifierBase):
                  lr=None, batch_size=32, weight_decay=1e-2, patience=5, valid_fraction=0.1,
                  freq_mask=0, time_mask=0, n_freq_masks=1, n_time_masks=1, mixup_alpha=0.0,
                  db_range=(-80.0, 0.0), freq_pool=1, dropout=0.5, class_weight=None,
-                 device="cpu", n_jobs=None, callbacks=None, random_state=None, verbose=0):
+                 device="cpu", precision="auto",
+                 n_jobs=None, callbacks=None, random_state=None, verbose=0):
         self.model = model
         self.freeze = freeze
         self.checkpointing = checkpointing
