@@ -196,7 +196,9 @@ def test_features_writes_a_kaggle_style_table(tmp_path):
     assert main(["features", str(tmp_path / "g"), "-o", str(out),
                  "--segment-seconds", "15"]) == EXIT_OK
     rows = list(csv.reader(open(out)))
-    assert rows[0][:3] == ["filename", "length", "chroma_stft_mean"] and rows[0][-1] == "label"
-    assert len(rows[0]) == 60 and len(rows) == 1 + 2 * 2
+    assert rows[0][:3] == ["filename", "length", "chroma_stft_mean"]
+    # Kaggle's 60 columns, then the key of each row's file (for --resume)
+    assert rows[0][-4:] == ["label", "file", "file_size", "file_mtime_ns"]
+    assert len(rows[0]) == 63 and len(rows) == 1 + 2 * 2
     assert rows[1][0] == "jazz.00000.0.wav" and rows[2][0] == "jazz.00000.1.wav"
-    assert rows[3][-1] == "rock"
+    assert rows[3][-4] == "rock" and rows[3][-3].endswith("rock.00000.wav")

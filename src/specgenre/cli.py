@@ -174,62 +174,56 @@ def _cmd_train(args):
 
 
 def _cmd_predict(args):
-    from contextlib import nullcontext
-
-    from .judging import judge_files, write_judgements
+    from .judging import predict_files
     from .modelfile import load_model
 
     model = load_model(args.model, trusted=args.trust)
     output = None if args.output is None else _output(args.output)
-    suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
-    fmt = args.format or (suffix if suffix in ("csv", "json") else "text")
-    results = []
-    for j in judge_files(model, args.files, max_seconds=args.max_seconds, short=args.short):
-        results.append(j)
+    fmt = args.format or {".csv": "csv", ".json": "json"}.get(Path(output or "").suffix.lower(), "text")
+
+    def show(j):
         if j.error:
             _log(f"error: {j.file}: {j.error}")
         elif fmt == "text":
             print(j.as_text(top=args.top, windows=args.windows), flush=True)
-    if fmt != "text":
-        with open(output, "w", newline="") if output else nullcontext(sys.stdout) as fh:
-            write_judgements(results, fh, fmt=fmt, classes=model.classes, windows=args.windows)
-        if output:
-            _log(f"wrote {len(results)} result(s) to {output}")
-    return EXIT_FAILED if any(j.error for j in results) else EXIT_OK
+    rep = predict_files(model, args.files, output or sys.stdout, fmt=fmt, callback=show,
+                        windows=args.windows, max_seconds=args.max_seconds, short=args.short,
+                        **args.job, progress=output is not None)
+    if output:
+        _log(f"wrote {rep.n_rows} result(s) to {output}")
+    return EXIT_FAILED if rep.skipped else EXIT_OK
 
 
 def _cmd_tags(args):
-    from .audio import AudioLoadError, read_audio
-    from .musicnn import MUSICNN_TAGS, MusicnnWeightsNotFoundError, top_tags
+    from .musicnn import MUSICNN_TAGS, MusicnnWeightsNotFoundError
+    from .tagging import write_tag_table
 
     n_tags = len(MUSICNN_TAGS[args.model])
     if not 1 <= args.top <= n_tags:
         raise UsageError(f"--top must be between 1 and {n_tags}; got {args.top}")
-    n_failed = 0
-    for path in args.files:
-        try:
-            y, sr = read_audio(path)  # the file's own rate: exactly the official tagger's input
-            tags = top_tags(y, sr=sr, model=args.model, n=args.top, device=args.device)
-        except MusicnnWeightsNotFoundError as exc:
-            raise UsageError(str(exc).strip().splitlines()[0]) from None
-        except (AudioLoadError, ValueError) as exc:
-            _log(f"error: {path}: {getattr(exc, 'reason', exc)}")
-            n_failed += 1
-            continue
-        print(f"{path}\t" + ", ".join(f"{t} {p:.2f}" for t, p in tags), flush=True)
-    return EXIT_FAILED if n_failed else EXIT_OK
+
+    def show(path, tags, error):
+        _log(f"error: {path}: {error}") if error else print(
+            f"{path}\t" + ", ".join(f"{t} {p:.2f}" for t, p in tags), flush=True)
+    try:
+        rep = write_tag_table(args.files, _output(args.output) if args.output else os.devnull,
+                              n=args.top, callback=show, model=args.model, device=args.device,
+                              **args.job)
+    except MusicnnWeightsNotFoundError as exc:
+        raise UsageError(str(exc).strip().splitlines()[0]) from None
+    return EXIT_FAILED if rep.skipped else EXIT_OK
 
 
 def _cmd_features(args):
-    from .feature_table import write_feature_table
+    from .feature_table import write_feature_table_files
 
     output = _output(args.output)
     music = _collection(args, min_genres=1)  # a table of features is not a classifier
-    X, y, ids = music.load(n_jobs=args.n_jobs, progress=not args.quiet)
-    n = write_feature_table(output, X, y, ids, segment_seconds=args.segment_seconds,
-                            n_jobs=args.n_jobs, progress=not args.quiet)
-    _log(f"wrote {n} rows to {output}")
-    return _skipped_status(music.skipped)
+    rep = write_feature_table_files(output, music.files, music.genres, music.track_ids,
+                                    segment_seconds=args.segment_seconds, n_jobs=args.n_jobs,
+                                    **args.job, progress=not args.quiet)
+    _log(f"wrote {rep.n_rows} rows to {output}" + f" ({rep.n_resumed} files resumed)" * args.job["resume"])
+    return _skipped_status(music.skipped + rep.skipped)
 
 
 def _cmd_rows(args):
@@ -269,6 +263,7 @@ _WEIGHT_HELP = ("'balanced': weigh each genre by the inverse of its number of tr
 
 def build_parser():
     from . import __version__
+    from .filejobs import add_job_arguments
     from .study import RECOMMENDED_ROW
 
     p = argparse.ArgumentParser(
@@ -389,6 +384,7 @@ def build_parser():
     q.add_argument("--trust", action="store_true",
                    help="also load a model file of specgenre 0.1 (a pickle: loading it "
                         "can run any code it holds; only for files from a trusted source)")
+    add_job_arguments(q, output="CSV file -o")
     q.set_defaults(func=_cmd_predict)
 
     f = sub.add_parser("features", help="Kaggle-style 57-feature table of labelled audio")
@@ -400,6 +396,7 @@ def build_parser():
                    help="features of segments (3 for a features_3_sec-style table)")
     f.add_argument("--n-jobs", type=int, default=None, help=_JOBS_HELP)
     f.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
+    add_job_arguments(f, block_size=64, output="table -o")
     f.set_defaults(func=_cmd_features)
 
     g = sub.add_parser(
@@ -414,6 +411,8 @@ def build_parser():
                         "MagnaTagATune tags (instruments, moods) (default MSD_musicnn)")
     g.add_argument("--top", type=int, default=5, metavar="N", help="tags per file (default 5)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    g.add_argument("-o", "--output", help="also write the tags to this CSV file")
+    add_job_arguments(g, output="CSV file -o")
     g.set_defaults(func=_cmd_tags)
 
     w = sub.add_parser("rows", help="list the study's rows with their titles")

@@ -9,8 +9,13 @@ probabilities, or a majority vote for "3 s + MV" rows. A model without
 voting (30 s rows) averages its windows' probabilities. A song shorter than
 one window is padded with silence or looped, with a
 :class:`~specgenre.errors.ShortAudioWarning`, or refused.
+
+For collections of any size, :func:`judge_file_blocks` judges the files block
+by block, here or on a Dask cluster, and :func:`write_judgement_table` writes
+the verdicts to a CSV file as they come, resumable after an interruption.
 """
 
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,7 +23,8 @@ import numpy as np
 
 from .errors import ShortAudioWarning
 
-__all__ = ["Judgement", "judge", "judge_files", "write_judgements"]
+__all__ = ["Judgement", "judge", "judge_file_blocks", "judge_files", "predict_files",
+           "write_judgement_table", "write_judgements"]
 
 _SHORT = ("pad", "loop", "skip")
 
@@ -194,13 +200,15 @@ def judge_files(model, files, *, max_seconds=None, short="pad", on_error="skip")
 
 
 def write_judgements(judgements, fh, *, fmt="csv", classes, windows=False):
-    """Write verdicts to the open text file ``fh`` as CSV or JSON.
+    """Write verdicts to the text file ``fh`` (open, or a path) as CSV or JSON.
 
     Parameters
     ----------
     judgements : list of Judgement
-    fh : file object
-        Opened for writing text (``newline=""`` for CSV).
+    fh : file object or path-like
+        Opened for writing text (``newline=""`` for CSV), or the file to
+        write (whole or not at all: written under a temporary name, then
+        moved).
     fmt : {"csv", "json"}, default="csv"
         CSV: one line per file (:meth:`Judgement.as_record`, without window
         genres); JSON: a list of records.
@@ -211,6 +219,12 @@ def write_judgements(judgements, fh, *, fmt="csv", classes, windows=False):
     """
     import csv
     import json
+
+    if isinstance(fh, (str, os.PathLike)):
+        from ._files import atomic_write
+
+        with atomic_write(fh, "w", newline="", encoding="utf-8") as out:
+            return write_judgements(judgements, out, fmt=fmt, classes=classes, windows=windows)
 
     records = [j.as_record(classes, windows=windows and fmt == "json") for j in judgements]
     if fmt == "json":
@@ -223,3 +237,165 @@ def write_judgements(judgements, fh, *, fmt="csv", classes, windows=False):
         writer.writerows(records)
     else:
         raise ValueError(f"fmt must be 'csv' or 'json'; got {fmt!r}.")
+
+
+def _judge_block(paths, model, max_seconds, short):
+    """The job's block function: the verdict on each file of ``paths``."""
+    return list(judge_files(model, paths, max_seconds=max_seconds, short=short))
+
+
+def judge_file_blocks(model, files, *, max_seconds=None, short="pad", block_size=None,
+                      client=None, progress=False):
+    """Judge audio files block by block, here or on a Dask cluster.
+
+    The verdicts are those of :func:`judge_files` (which reads one file at a
+    time), in the same order; with ``client``, blocks of files are judged by
+    the cluster's workers, which read the files themselves.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    files : iterable of str or path-like
+    max_seconds, short
+        See :func:`judge_files`.
+    block_size : int, optional
+        Files per block (default: 1 here, 16 on a cluster).
+    client : dask.distributed.Client or str, optional
+        The cluster, or its scheduler's address (the model is sent to each
+        worker once).
+    progress : bool, default=False
+        Show a progress bar (files/s, time left).
+
+    Yields
+    ------
+    judgement : Judgement
+        One per file, in order (its ``file`` as given); a file that could not
+        be read or judged has ``error`` set.
+    """
+    from .filejobs import map_file_blocks
+
+    files = [str(f) for f in files]
+    block_size = block_size or (1 if client is None else 16)
+    blocks = map_file_blocks(_judge_block, files, args=(model, max_seconds, short),
+                             block_size=block_size, client=client, progress=progress,
+                             desc="judging")
+    pos = 0
+    for _, judgements in blocks:
+        for j in judgements:
+            j.file, pos = files[pos], pos + 1  # a cluster's workers got absolute paths
+            j.error = j.error.replace(os.path.abspath(j.file), j.file)
+            yield j
+
+
+def write_judgement_table(model, files, path, *, max_seconds=None, short="pad",
+                          block_size=None, resume=False, client=None, progress=False,
+                          callback=None):
+    """Judge audio files and append each block's verdicts to the CSV file ``path``.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    files : iterable of str or path-like
+    path : str or path-like
+        CSV file: the columns of :func:`write_judgements` followed by
+        ``file_size`` and ``file_mtime_ns``, which key each row to its file.
+    max_seconds, short, block_size, client, progress
+        See :func:`judge_file_blocks`.
+    resume : bool, default=False
+        Go on with the table at ``path`` (written by this function for a model
+        of the same classes): files judged before and unchanged since (size,
+        modification time) are not judged again; files that failed are.
+    callback : callable, optional
+        ``callback(judgement)`` for each file judged in this run, once its
+        row is written.
+
+    Returns
+    -------
+    report : ~specgenre.filejobs.FileJobReport
+        ``skipped`` lists ``(file, error)`` of the files that could not be
+        judged (their rows hold the error).
+    """
+    from .filejobs import CsvTable, FileJobReport, file_key
+
+    files = [str(f) for f in files]
+    classes = [str(c) for c in model.classes]
+    header = [*Judgement("").as_record(classes), "file_size", "file_mtime_ns"]
+    table = CsvTable.open(path, header, resume=resume, redo=lambda record: record["error"])
+    todo = [f for f in files if not table.is_done(f)]
+    report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
+    keys, rows = iter([file_key(f) for f in todo]), []
+    size = block_size or (1 if client is None else 16)
+    for j in judge_file_blocks(model, todo, max_seconds=max_seconds, short=short,
+                               block_size=size, client=client, progress=progress):
+        rows.append((j, [*j.as_record(classes).values(), *next(keys)[1:]]))
+        if len(rows) == size:
+            _flush_judgements(table, rows, report, callback)
+    _flush_judgements(table, rows, report, callback)
+    report.n_rows = table.n_rows
+    return report
+
+
+def _flush_judgements(table, rows, report, callback):
+    table.append([row for _, row in rows])
+    for j, _ in rows:
+        if j.error:
+            report.skipped.append((j.file, j.error))
+        if callback is not None:
+            callback(j)
+    rows.clear()
+
+
+def predict_files(model, files, output=None, *, fmt="csv", windows=False, resume=False,
+                  callback=None, **kwargs):
+    """Judge audio files and write the verdicts: ``specgenre predict`` as Python.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    files : iterable of str or path-like
+    output : str, path-like or file object, optional
+        Where to write the verdicts (None: nowhere, for ``fmt="text"``).
+        CSV to a file is written as the files are judged
+        (:func:`write_judgement_table`, resumable); otherwise the verdicts are
+        written at the end (:func:`write_judgements`).
+    fmt : {"csv", "json", "text"}, default="csv"
+        ``"text"``: nothing is written (``callback`` shows the verdicts).
+    windows : bool, default=False
+        JSON only: add each file's window genres.
+    resume : bool, default=False
+        Go on with the CSV file ``output`` (see :func:`write_judgement_table`).
+    callback : callable, optional
+        ``callback(judgement)`` for each file judged, in order.
+    **kwargs
+        ``max_seconds``, ``short``, ``block_size``, ``client``, ``progress`` of
+        :func:`judge_file_blocks`.
+
+    Returns
+    -------
+    report : ~specgenre.filejobs.FileJobReport
+        ``n_rows``: verdicts in ``output``; ``skipped``: ``(file, error)`` of
+        the files that could not be judged.
+
+    Raises
+    ------
+    ~specgenre.filejobs.FileJobError
+        ``resume`` without a CSV file ``output``.
+    """
+    from .filejobs import FileJobError, FileJobReport
+
+    streamed = fmt == "csv" and isinstance(output, (str, os.PathLike))
+    if resume and not streamed:
+        raise FileJobError("resuming needs a CSV output file (-o FILE.csv)")
+    if streamed:  # rows appended as files are judged
+        return write_judgement_table(model, files, output, resume=resume, callback=callback,
+                                     **kwargs)
+    kwargs.pop("progress", None)
+    results = []
+    for j in judge_file_blocks(model, files, **kwargs):
+        results.append(j)
+        if callback is not None:
+            callback(j)
+    if fmt != "text":
+        write_judgements(results, output, fmt=fmt, classes=model.classes, windows=windows)
+    return FileJobReport(len(results), n_rows=len(results),
+                         skipped=[(j.file, j.error) for j in results if j.error])
