@@ -11,16 +11,26 @@ n_fft 1024; "mel": dB mel power, n_fft 2048, 128 bands; hop 512). Routes:
   per-segment loop of ``librosa.stft`` / ``librosa.feature.melspectrogram``
   and ``amplitude_to_db`` / ``power_to_db``;
 * ``specgenre`` -- ``AudioLoader -> ClipSegmenter -> SpectrogramTransformer``
-  on the whole batch of tracks (n_jobs=1), with the default float32 FFT
-  (within 0.01 dB of librosa) and with ``fft_dtype="float64"`` (within
-  1e-3 dB).
+  (``fit_transform``) on the whole batch of tracks (n_jobs=1), with the
+  default float32 FFT (within 0.01 dB of librosa) and with
+  ``fft_dtype="float64"`` (within 1e-3 dB).
 
-Everything runs on one core (BLAS/OpenMP and torch limited to one thread).
-The table gives milliseconds per track (best of ``--repeat`` runs) and the
-speed-up over the study route and over the plain librosa loop; the next
-lines give specgenre's time split and its largest difference to librosa in
-dB. The last lines time the FFT alone (the bulk of the work), per frame:
-scipy's (pocketfft) against torch's (MKL where torch has it), which
+Everything runs in this one process on one core (BLAS/OpenMP and torch
+limited to one thread), so its CPU time (``time.process_time``) is the work
+a route costs, whatever else the machine runs; wall time is printed beside
+it and is inflated when other processes share the cores (the load average
+is printed at the start and the end). The routes alternate: every round
+times each scale's routes one after the other (study, librosa, specgenre,
+specgenre float64), ``--repeat`` rounds in all.
+
+The table gives, per 30 s track, the best CPU milliseconds over the rounds
+(and their median), the best wall milliseconds, and the speed-up in CPU
+time over the study route and over the plain librosa loop (ratio of the
+best times; in brackets the lowest and highest ratio within one round).
+The next lines give specgenre's CPU time split (load, segment,
+spectrogram; best over the rounds) and its largest difference to librosa
+in dB over all segments. The last lines time the FFT alone (CPU time per
+frame): scipy's (pocketfft) against torch's (MKL where torch has it), which
 SpectrogramTransformer uses.
 
 Usage::
@@ -28,8 +38,10 @@ Usage::
     python benchmarks/bench_spectrogram.py [--data DIR] [--n-tracks N] [--repeat R]
 
 ``--data`` defaults to ``../shared/data/gtzan_dev`` next to the repository
-(FLAC files, searched recursively); when absent, synthetic 30 s clips are
-written as FLAC to a temporary folder and used instead.
+(audio files, searched recursively, taken one genre folder after the
+other); when absent, synthetic 30 s clips are written as FLAC to a
+temporary folder and used instead. The figures quoted in the documentation
+come from ``--n-tracks 51`` (all 51 dev tracks).
 """
 
 import os
@@ -44,6 +56,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _tracks import find_tracks  # noqa: E402  (benchmarks/_tracks.py)
 
 SR = 22050
 SEG = 3 * SR  # 66150 samples
@@ -51,12 +64,7 @@ N_SEG = 10
 SCALES = {"db": 1024, "mel": 2048}  # scale -> n_fft
 HOP = 512
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gtzan_dev"
-
-
-def find_tracks(data, n_tracks):
-    exts = {".wav", ".flac", ".au", ".ogg"}
-    paths = sorted(p for p in Path(data).rglob("*") if p.suffix.lower() in exts)
-    return [str(p) for p in paths[:n_tracks]]
+ROUTES = ("study (specshow+PNG)", "librosa loop", "specgenre", "specgenre f64 FFT")
 
 
 def synthetic_tracks(folder, n_tracks, seed=0):
@@ -121,21 +129,28 @@ def route_specgenre(paths, scale, timings=None, fft_dtype="float32"):
     from specgenre.segment import ClipSegmenter
     from specgenre.spectrogram import SpectrogramTransformer
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     X = AudioLoader(sr=SR, duration=30.0, n_jobs=1).fit_transform(paths)
-    t1 = time.perf_counter()
+    t1 = time.process_time()
     segments = ClipSegmenter(3.0, sr=SR).fit_transform(X)
-    t2 = time.perf_counter()
+    t2 = time.process_time()
     S = SpectrogramTransformer(scale, sr=SR, hop_length=HOP, fft_dtype=fft_dtype,
                                n_jobs=1).fit_transform(segments)
-    t3 = time.perf_counter()
+    t3 = time.process_time()
     if timings is not None:
         timings.append((t1 - t0, t2 - t1, t3 - t2))
     return S
 
 
+def timed(func):
+    """``(result, CPU seconds, wall seconds)`` of ``func()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = func()
+    return result, time.process_time() - cpu, time.perf_counter() - wall
+
+
 def fft_per_frame(repeat):
-    """Microseconds per frame of scipy's and torch's real FFT, float32 and float64."""
+    """CPU microseconds per frame of scipy's and torch's real FFT, float32 and float64."""
     import scipy.fft
     import torch
 
@@ -143,25 +158,25 @@ def fft_per_frame(repeat):
     out = {}
     for n_fft in SCALES.values():
         for dtype in ("float32", "float64"):
-            frames = rng.standard_normal((130, n_fft)).astype(dtype)  # one 3 s segment
+            frames = rng.standard_normal((390, n_fft)).astype(dtype)  # three 3 s segments
             tensor = torch.from_numpy(frames)
             for name, func in (
                 ("scipy", lambda f=frames: scipy.fft.rfft(f, axis=-1, workers=1)),
                 ("torch", lambda t=tensor: torch.fft.rfft(t, dim=-1)),
             ):
                 func()
-                secs = best_of(lambda f=func: [f() for _ in range(20)], repeat) / 20
+                secs = min(timed(lambda f=func: [f() for _ in range(20)])[1]
+                           for _ in range(repeat)) / 20
                 out[(n_fft, dtype, name)] = secs / len(frames) * 1e6
     return out
 
 
-def best_of(func, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - t)
-    return best
+def load_line(when):
+    if not hasattr(os, "getloadavg"):
+        return f"load average at {when}: not available on this system"
+    one, five, fifteen = os.getloadavg()
+    return (f"load average at {when}: {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min) "
+            f"on {os.cpu_count()} cores")
 
 
 def main(argv=None):
@@ -171,9 +186,7 @@ def main(argv=None):
     parser.add_argument("--n-tracks", type=int, default=10,
                         help="tracks timed per route (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per route; the best is kept (default: %(default)s)")
-    parser.add_argument("--study-repeat", type=int, default=1,
-                        help="runs of the (slow) study route (default: %(default)s)")
+                        help="rounds; each times every route once (default: %(default)s)")
     args = parser.parse_args(argv)
 
     import matplotlib
@@ -193,49 +206,63 @@ def main(argv=None):
         paths = synthetic_tracks(tmp.name, args.n_tracks)
         source = f"synthetic FLAC clips ({args.data} not found)"
     n = len(paths)
-    print(f"{n} tracks from {source}; one core; ms per 30 s track "
-          f"(load + {N_SEG} x 3 s spectrograms), best of {args.repeat} "
-          f"(study route: {args.study_repeat})")
-    if hasattr(os, "getloadavg"):
-        print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
-              "(anything above ~0 means other processes skew the timings)")
+    print(f"{n} tracks from {source}; one core; per 30 s track (load + {N_SEG} x 3 s "
+          f"spectrograms); {args.repeat} rounds, the routes alternating within each")
+    print(load_line("start"))
     print()
 
-    # warm-up: imports, caches, first-call costs
-    route_specgenre(paths[:1], "db")
-    route_specgenre(paths[:1], "mel")
-    route_librosa(paths[:1], "mel")
-
-    ours = {"specgenre": "float32", "specgenre f64 FFT": "float64"}
-    rows, notes = [], []
+    # warm-up: imports, caches, first-call costs of every route
     for scale in SCALES:
-        study = best_of(lambda s=scale: route_study(paths, s, tmp.name), args.study_repeat)
-        rows.append(("study (specshow+PNG)", scale, study))
-        rows.append(("librosa loop", scale,
-                     best_of(lambda s=scale: route_librosa(paths, s), args.repeat)))
-        ref = np.stack(route_librosa(paths, scale))
-        for route, fft_dtype in ours.items():
-            timings = []
-            secs = best_of(lambda s=scale, t=timings, d=fft_dtype: route_specgenre(paths, s, t, d),
-                           args.repeat)
-            rows.append((route, scale, secs))
-            load, seg, spec = np.min(np.array(timings), axis=0) / n * 1e3
-            diff = np.abs(route_specgenre(paths, scale, fft_dtype=fft_dtype)[:, 0] - ref).max()
-            notes.append(f"{route} {scale}: load {load:.1f} + segment {seg:.1f} + spectrogram "
-                         f"{spec:.1f} ms/track; max |specgenre - librosa| = {diff:.1e} dB")
+        route_study(paths[:1], scale, tmp.name)
+        route_librosa(paths[:1], scale)
+        for fft_dtype in ("float32", "float64"):
+            route_specgenre(paths[:1], scale, fft_dtype=fft_dtype)
 
-    print(f"{'route':<22} {'scale':<6} {'ms/track':>9} {'vs study':>9} {'vs librosa':>11}")
-    study = {scale: secs for route, scale, secs in rows if route.startswith("study")}
-    plain = {scale: secs for route, scale, secs in rows if route.startswith("librosa")}
-    for route, scale, secs in rows:
-        print(f"{route:<22} {scale:<6} {secs / n * 1e3:9.1f} {study[scale] / secs:8.1f}x "
-              f"{plain[scale] / secs:10.2f}x")
+    splits = {(s, d): [] for s in SCALES for d in ("float32", "float64")}  # CPU time splits
+    runs = {
+        "study (specshow+PNG)": lambda s: route_study(paths, s, tmp.name),
+        "librosa loop": lambda s: route_librosa(paths, s),
+        "specgenre": lambda s: route_specgenre(paths, s, splits[s, "float32"], "float32"),
+        "specgenre f64 FFT": lambda s: route_specgenre(paths, s, splits[s, "float64"],
+                                                       "float64"),
+    }
+    cpu = {(r, s): [] for r in ROUTES for s in SCALES}
+    wall = {(r, s): [] for r in ROUTES for s in SCALES}
+    last = {}
+    for _ in range(args.repeat):
+        for scale in SCALES:
+            for route in ROUTES:
+                last[route, scale], c, w = timed(lambda r=route, s=scale: runs[r](s))
+                cpu[route, scale].append(c / n * 1e3)
+                wall[route, scale].append(w / n * 1e3)
+
+    print(f"{'route':<22} {'scale':<6} {'CPU ms':>8} {'(median)':>9} {'wall ms':>8} "
+          f"{'vs study (CPU)':>20} {'vs librosa (CPU)':>22}")
+    for scale in SCALES:
+        study = np.array(cpu[ROUTES[0], scale])
+        plain = np.array(cpu[ROUTES[1], scale])
+        for route in ROUTES:
+            c = np.array(cpu[route, scale])
+            vs_study, vs_plain = study / c, plain / c
+            print(f"{route:<22} {scale:<6} {c.min():8.1f} {np.median(c):9.1f} "
+                  f"{min(wall[route, scale]):8.1f} "
+                  f"{study.min() / c.min():6.1f}x ({vs_study.min():4.1f}-{vs_study.max():4.1f}x) "
+                  f"{plain.min() / c.min():7.2f}x ({vs_plain.min():4.2f}-{vs_plain.max():4.2f}x)")
     print()
-    print("\n".join(notes))
+    for scale in SCALES:
+        ref = np.stack(last[ROUTES[1], scale])
+        for route, fft_dtype in zip(ROUTES[2:], ("float32", "float64"), strict=True):
+            load, seg, spec = np.min(np.array(splits[scale, fft_dtype]), axis=0) / n * 1e3
+            diff = np.abs(last[route, scale][:, 0] - ref).max()
+            print(f"{route} {scale}: CPU load {load:.1f} + segment {seg:.1f} + spectrogram "
+                  f"{spec:.1f} ms/track; max |specgenre - librosa| = {diff:.1e} dB "
+                  f"over {len(ref)} segments")
     print()
-    print("FFT alone, us per frame (best of 20-call runs):")
+    print("FFT alone, CPU us per frame (best of 20-call runs of 390 frames):")
     for (n_fft, dtype, name), us in fft_per_frame(args.repeat).items():
         print(f"  n_fft {n_fft} {dtype} {name:<6} {us:6.2f}")
+    print()
+    print(load_line("end"))
     tmp.cleanup()
     return 0
 

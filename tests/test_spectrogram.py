@@ -139,6 +139,29 @@ def test_equals_librosa_on_a_real_track(gtzan_dev, scale, fft_dtype, tol):
 
 
 @pytest.mark.parametrize("scale", ["db", "mel"])
+def test_batched_rows_long_rows_and_overflowing_rows(scale, rng):
+    # 3 s rows share FFT calls (3 rows of 130 frames per call); a 30 s row (1292
+    # frames) is cut into blocks of frames; a row whose float32 power overflows is
+    # redone in float64 without touching the rows batched with it
+    from specgenre.spectrogram import _FFT_FRAMES
+
+    long = synthetic(30 * SR, rng)[:1]
+    assert 1 + long.shape[1] // 512 > 2 * _FFT_FRAMES
+    for fft_dtype, tol in (("float32", TOL_DB_F32), ("float64", TOL_DB)):
+        S = SpectrogramTransformer(scale, fft_dtype=fft_dtype).fit_transform(long)
+        np.testing.assert_allclose(S, reference(long, scale), rtol=0, atol=tol)
+    X = np.concatenate([synthetic(3 * SR, rng), synthetic(3 * SR, rng)])
+    X[4] *= np.float32(1e20)  # |X|^2 beyond float32's range
+    est = SpectrogramTransformer(scale)
+    S = est.fit_transform(X)
+    assert np.isfinite(S).all()
+    for i in (0, 1, 2, 3, 5):
+        np.testing.assert_array_equal(S[i], est.transform(X[i : i + 1])[0])
+    # dB images do not depend on the level: row 4 is row 1's image
+    np.testing.assert_allclose(S[4], S[1], rtol=0, atol=TOL_DB_F32)
+
+
+@pytest.mark.parametrize("scale", ["db", "mel"])
 def test_silence_gives_zeros_and_does_not_touch_other_rows(scale, rng):
     X = synthetic(SR, rng)
     X[1] = 0.0

@@ -43,6 +43,9 @@ _SIZE_MISMATCH = re.compile(
 )
 # Sizes written by streaming encoders that did not know the length yet.
 _PLACEHOLDER_SIZE = 0x7FFF0000
+# libsndfile subtypes that store integers: their samples decode to finite floats,
+# so the NaN/inf check (a pass over the samples) is skipped for them
+_INTEGER_SUBTYPES = ("PCM_", "ALAC_", "ULAW", "ALAW")
 
 
 class AudioLoadError(ValueError):
@@ -123,6 +126,8 @@ def _decode(path, *, dtype="float32", head=None, out=None):
     try:
         with sf.SoundFile(path) as f:
             n_declared, sr = f.frames, f.samplerate
+            # integer codes (PCM, FLAC, ALAC, A/mu-law) scale to finite floats
+            integer_coded = f.subtype.startswith(_INTEGER_SUBTYPES)
             _check_truncation(f, path)
             if n_declared == 0:
                 raise AudioLoadError(path, "contains no audio frames")
@@ -146,7 +151,7 @@ def _decode(path, *, dtype="float32", head=None, out=None):
     if len(data) == 0:
         raise AudioLoadError(path, "contains no audio frames")
     # a sum is finite iff every sample is (barring overflow: then count exactly)
-    if data.dtype.kind == "f" and not np.isfinite(data.sum()):
+    if data.dtype.kind == "f" and not integer_coded and not np.isfinite(data.sum()):
         bad = np.count_nonzero(~np.isfinite(data))
         if bad:
             raise AudioLoadError(path, f"contains {bad} non-finite samples (NaN or inf)")

@@ -99,13 +99,17 @@ class ClipSegmenter(TransformerMixin, BaseEstimator):
         -------
         self : ClipSegmenter
         """
+        self._fit(X)
+        return self
+
+    def _fit(self, X):
         validate_params(self)
         seg, hop = self._lengths()
         X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True)
         self._check_length(X.shape[1], seg)
         self.segment_length_, self.hop_length_ = seg, hop
         self.n_segments_ = self.n_segments(X.shape[1])
-        return self
+        return X
 
     def _check_length(self, n_samples, seg):
         if n_samples < seg:
@@ -158,9 +162,24 @@ class ClipSegmenter(TransformerMixin, BaseEstimator):
         """
         return self.segment(X)[0]
 
+    def fit_transform(self, X, y=None):
+        """Fit, then cut the clips into segments (``X`` is checked once).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            Waveforms.
+        y : ignored
+
+        Returns
+        -------
+        segments : ndarray of shape (n_clips * n_segments_, segment_length_), float32
+        """
+        return self.fit_segment(X, y)[0]
+
     def fit_segment(self, X, y=None):
-        """Fit, then return :meth:`segment`'s ``(segments, clip_index)``."""
-        return self.fit(X, y).segment(X)
+        """Fit, then return :meth:`segment`'s ``(segments, clip_index)`` (``X`` is checked once)."""
+        return self._segment(self._fit(X))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns: ``sample0 ... sample{L-1}``."""

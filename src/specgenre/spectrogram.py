@@ -18,8 +18,12 @@ __all__ = ["BandStatistics", "SpectrogramTransformer"]
 # librosa's amin: amplitude_to_db uses 1e-5 on magnitudes (1e-10 on power),
 # power_to_db 1e-10 on power; both scales clamp power at this value.
 _AMIN_POWER = 1e-10
-# frames per FFT call: keeps the windowed frames and their spectrum in L2
-_FFT_BYTES = 1 << 19
+# frames per FFT call: whole rows are batched up to this many frames (3 rows of
+# 130 frames for 3 s segments: faster than 1 or 5-7 rows per call for both scales,
+# benchmarks/bench_spectrogram.py), longer rows are cut into blocks of frames;
+# at most _FFT_MAX_BYTES of windowed frames per call, for large n_fft
+_FFT_FRAMES = 400
+_FFT_MAX_BYTES = 1 << 23
 # most rows per parallel task (when n_jobs > 1 or progress=True)
 _ROWS_PER_TASK = 256
 # mel filters per dense band of the filterbank (see _mel_bands)
@@ -49,6 +53,8 @@ def _mel_bands(sr, n_fft, n_mels):
 
     Returns a tuple of ``(m0, m1, lo, hi, W)``: filters ``m0:m1`` use bins
     ``lo:hi`` with weights ``W`` of shape ``(m1 - m0, hi - lo)``, float32.
+    Groups whose filters are all empty (``n_mels`` too large for ``n_fft``)
+    are left out: their rows of the output are zeros.
     """
     import librosa
 
@@ -72,83 +78,121 @@ def _n_frames(n_samples, n_fft, hop_length):
 
 
 def _to_db(S, ref, top_db):
-    """``librosa.power_to_db(S, ref=ref, amin=1e-10, top_db=top_db)``, in place."""
+    """``librosa.power_to_db(S[k], ref=ref[k], amin=1e-10, top_db=top_db)`` for each image, in place.
+
+    ``S`` is a stack ``(k, freq, frames)`` of power images, ``ref`` their
+    reference powers (``(k,)``).
+    """
     # same dtype as librosa's arithmetic: silence (ref clamped to amin, like
     # every bin) gives exactly 0 dB
     amin = S.dtype.type(_AMIN_POWER)
     np.maximum(S, amin, out=S)
     np.log10(S, out=S)
     S *= 10.0
-    S -= 10.0 * np.log10(np.maximum(S.dtype.type(ref), amin))
+    S -= (10.0 * np.log10(np.maximum(ref.astype(S.dtype), amin)))[:, None, None]
     if top_db is not None:
-        np.maximum(S, S.max() - top_db, out=S)
+        np.maximum(S, (S.max(axis=(1, 2)) - top_db)[:, None, None], out=S)
     return S
 
 
-def _power_image(S, frames, win, chunk, bands, power):
-    """Fill ``S`` (freq, frames) with the power (or mel power) spectrogram of ``frames``.
+def _buffers(rows, n, n_fft, hop_length, n_frames, chunk, fft_dtype, power_dtype):
+    """Work arrays of :func:`_power_images` for up to ``rows`` rows of ``n`` samples.
 
-    ``bands`` are the mel bands of :func:`_mel_bands`, or None for the STFT power.
-    ``power`` is a ``(n_frames, n_bins)`` work buffer of the dtype of ``S``.
-
-    The FFT is torch's (MKL where torch has it), in the precision of
-    ``win``: per frame ~3x faster than scipy's pocketfft for 2048-point
-    float32 frames, 1.05-1.5x for 1024 points or float64
-    (``benchmarks/bench_spectrogram.py``); the caller sets torch's threads.
+    Returns ``(xp, frames, block, power)``: ``xp`` the rows with their centre
+    padding (zeros, kept between calls), ``frames`` a strided view of its
+    frames (a torch tensor), ``block`` the windowed frames of one FFT call
+    (a torch tensor) and ``power`` the power spectra of whole rows.
     """
     import torch
 
-    buf = np.empty((min(chunk, len(frames)), frames.shape[1]), dtype=win.dtype)
-    for j in range(0, len(frames), chunk):
-        block = buf[: len(frames[j : j + chunk])]
-        np.multiply(frames[j : j + chunk], win, out=block)
-        spec = torch.fft.rfft(torch.from_numpy(block), dim=-1).numpy()
-        # |X| then squared, as librosa (numpy's complex abs is ~10x torch's here)
-        np.abs(spec, out=power[j : j + chunk], casting="same_kind")
+    xp = np.zeros((rows, n + 2 * (n_fft // 2)), dtype=np.float32)
+    frames = torch.from_numpy(xp).unfold(1, n_fft, hop_length)
+    block = torch.from_numpy(np.empty((rows, chunk, n_fft), dtype=fft_dtype))
+    power = np.empty((rows, n_frames, n_fft // 2 + 1), dtype=power_dtype)
+    return xp, frames, block, power
+
+
+def _power_images(S, X, win, chunk, bands, bufs):
+    """Fill ``S`` (rows, freq, frames) with the power (or mel power) spectrograms of ``X``.
+
+    ``X`` holds the rows (rows, n). ``win`` is the window, a torch tensor of
+    the FFT's dtype. ``bands`` are the mel bands of :func:`_mel_bands`, or
+    None for the STFT power. ``bufs`` are the :func:`_buffers` for at least
+    ``len(X)`` rows, ``chunk`` frames per FFT call (all frames of a row when
+    rows are batched).
+
+    The FFT is torch's (MKL where torch has it), in the precision of
+    ``win``, one call for all frames of the batch of rows: per frame 1.2-1.5x
+    faster than scipy's pocketfft for float32 frames
+    (``benchmarks/bench_spectrogram.py``); the caller sets torch's threads.
+    The frames are windowed by torch too (~1.5x faster than numpy's multiply
+    of the same strided view, the same products). The results do not depend on the
+    batching (each frame is transformed on its own;
+    ``tests/test_spectrogram.py`` checks this).
+    """
+    import torch
+
+    r, n = X.shape
+    pad = len(win) // 2
+    n_frames = S.shape[-1]
+    xp, frames, block, power = bufs
+    xp[:r, pad : pad + n] = X  # the padding stays zero
+    for j in range(0, n_frames, chunk):
+        c = min(chunk, n_frames - j)
+        blk = block[:r, :c]
+        torch.mul(frames[:r, j : j + c], win, out=blk)
+        spec = torch.fft.rfft(blk, dim=-1).numpy()
+        # |X| then squared, as librosa (numpy's complex abs is ~10x torch's here,
+        # and ~1.5x faster on contiguous spectra than on transposed ones)
+        np.abs(spec, out=power[:r, j : j + c], casting="same_kind")
+    power = power[:r]
     np.square(power, out=power)
     if bands is None:  # "db": the STFT power itself
-        S[...] = power.T
+        S[...] = power.transpose(0, 2, 1)
         return
-    S[...] = 0.0  # filters left out of the bands are empty
+    if sum(m1 - m0 for m0, m1, *_ in bands) < S.shape[1]:
+        S[...] = 0.0  # filters left out of the bands are empty
     for m0, m1, lo, hi, W in bands:
-        np.matmul(W, power[:, lo:hi].T, out=S[m0:m1])
+        np.matmul(W, power[:, :, lo:hi].transpose(0, 2, 1), out=S[:, m0:m1])
 
 
 def _spectrogram_block(X, *, scale, sr, n_fft, hop_length, n_mels, top_db, fft_dtype):
     """Spectrograms of the rows of ``X`` (float32, 2-D): float32 (n, 1, freq, frames).
 
-    Every row is computed on its own (its frames in chunks, its own
-    reference maximum), so results do not depend on how rows are batched.
+    Rows are transformed in batches (their frames in one FFT call), but
+    every row has its own reference maximum and every frame is transformed
+    on its own, so results do not depend on how rows are batched.
     """
+    import torch
+
     m, n = X.shape
-    pad = n_fft // 2
     n_bins = n_fft // 2 + 1
     n_frames = _n_frames(n, n_fft, hop_length)
-    fft_dtype = np.dtype(fft_dtype).type
-    win = _window(n_fft, fft_dtype)
-    chunk = max(1, _FFT_BYTES // (n_fft * np.dtype(fft_dtype).itemsize))
+    fft_dtype = np.dtype(fft_dtype)
+    win = torch.tensor(_window(n_fft, fft_dtype.type))
+    per_call = max(1, min(_FFT_FRAMES, _FFT_MAX_BYTES // (n_fft * fft_dtype.itemsize)))
+    rows = max(1, min(m, per_call // n_frames))  # rows per FFT call
+    chunk = min(n_frames, per_call)  # frames per FFT call: whole rows when rows > 1
     bands = _mel_bands(sr, n_fft, n_mels) if scale == "mel" else None
     n_out = n_bins if scale == "db" else n_mels
 
     out = np.empty((m, 1, n_out, n_frames), dtype=np.float32)
-    xp = np.zeros(n + 2 * pad, dtype=np.float32)  # centre padding with zeros
-    frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft)[::hop_length]
-    power = np.empty((n_frames, n_bins), dtype=np.float32)
-    for i in range(m):
-        xp[pad : pad + n] = X[i]
-        S = out[i, 0]
+    bufs = _buffers(rows, n, n_fft, hop_length, n_frames, chunk, fft_dtype, np.float32)
+    for i in range(0, m, rows):
+        S = out[i : i + rows, 0]
         with np.errstate(over="ignore", invalid="ignore"):
-            _power_image(S, frames, win, chunk, bands, power)
-        ref = S.max()
-        if np.isfinite(ref):
+            _power_images(S, X[i : i + rows], win, chunk, bands, bufs)
+            ref = S.max(axis=(1, 2))
             _to_db(S, ref, top_db)
-        else:
+        for k in np.flatnonzero(~np.isfinite(ref)):
             # |X|^2 overflowed float32 (samples beyond ~1e15): redo this row
             # in float64, which holds any spectrum of float32 input
-            S64 = np.empty(S.shape, dtype=np.float64)
-            _power_image(S64, frames, _window(n_fft, np.float64), chunk, bands,
-                         np.empty(power.shape, dtype=np.float64))
-            S[...] = _to_db(S64, S64.max(), top_db)
+            S64 = np.empty((1,) + S.shape[1:], dtype=np.float64)
+            _power_images(S64, X[i + k : i + k + 1], torch.tensor(_window(n_fft, np.float64)),
+                          chunk, bands,
+                          _buffers(1, n, n_fft, hop_length, n_frames, chunk, np.float64,
+                                   np.float64))
+            S[k] = _to_db(S64, S64.max(axis=(1, 2)), top_db)[0]
     return out
 
 
@@ -176,9 +220,10 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
     The result equals librosa's functions applied to each row to within
     0.01 dB with the default float32 FFT, and to within 1e-3 dB with
     ``fft_dtype="float64"`` (see that parameter). It is computed batched:
-    windows and mel filterbanks are cached, the FFT is torch's (MKL where
-    available), one call per block of frames, and the mel projection only
-    multiplies the non-zero band of each filter.
+    windows and mel filterbanks are cached, the frames of several rows are
+    windowed and transformed in one call (torch's FFT, MKL where available;
+    long rows in blocks of frames), and the mel projection only multiplies
+    the non-zero band of each filter.
 
     Parameters
     ----------
@@ -200,7 +245,10 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         (power 1e-10).
     fft_dtype : {"float32", "float64"}, default="float32"
         Precision of the FFT. ``"float32"`` computes the spectrograms
-        ~1.5x faster for ``"mel"`` and ~2.4x for ``"db"``; its round-off (~1e-8 of each frame's energy)
+        ~2x faster (CPU time of the 3 s images of the 51 GTZAN dev tracks,
+        ``benchmarks/bench_spectrogram.py``: 6.1-6.4 against 12.6-13.4 ms
+        per track for ``"mel"``, 4.9-5.1 against 8.2-12.1 ms for ``"db"``);
+        its round-off (~1e-8 of each frame's energy)
         shows only in bins near the ``-top_db`` floor: on the 510 3 s
         segments of the 51 GTZAN dev tracks the largest difference to
         librosa is 3.9e-3 dB for ``"db"`` and 4.5e-4 dB for ``"mel"``, within
@@ -323,11 +371,31 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         -------
         self : SpectrogramTransformer
         """
+        self._fit(X)
+        return self
+
+    def _fit(self, X):
         validate_params(self)
         X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True)
         self.n_fft_ = self._resolved_n_fft()
         _, self.n_freqs_, self.n_frames_ = self.output_shape(X.shape[1])
-        return self
+        return X
+
+    def fit_transform(self, X, y=None):
+        """Fit to the waveforms and return their spectrograms (``X`` is checked once).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            Waveforms; finite values.
+        y : ignored
+
+        Returns
+        -------
+        S : ndarray of shape (n_clips, 1, n_freqs_, n_frames_)
+            As :meth:`transform` returns.
+        """
+        return self._transform(self._fit(X))
 
     def transform(self, X):
         """Compute one spectrogram per waveform.
@@ -344,6 +412,9 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, ensure_all_finite=True, reset=False)
+        return self._transform(X)
+
+    def _transform(self, X):
         func = partial(
             _spectrogram_block,
             scale=self.scale,
