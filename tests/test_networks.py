@@ -234,53 +234,49 @@ def test_early_stopping_restores_best_epoch():
     assert clf.best_epoch_ == 1 + int(np.argmin(losses))
 
 
-def test_validation_uses_the_plain_average_of_the_epochs_batch_statistics():
-    # With the running averages (momentum 0.1), the validation after one short epoch
-    # would measure a network whose batch-norm layers still hold mostly their initial
-    # statistics. During training each epoch's running statistics are instead the plain
-    # average of that epoch's training-batch statistics (no extra pass over the data).
+def test_validation_loss_is_measured_with_current_batchnorm_statistics():
+    # With the running averages (momentum 0.1) left as training leaves them, the
+    # validation loss after one short epoch would measure a network whose batch-norm
+    # layers still hold mostly their initial statistics. It must instead be the loss of
+    # the network as it predicts after fit (statistics recomputed on the training data).
     X, y = make_spectrograms(n=48, n_classes=3, gap=6.0)
-    batch_means, at_validation = [], []
+    clf = tiny_cnn(max_epochs=1, valid_fraction=0.25, patience=None, lr=0.05).fit(X, y)
+    _, valid = split_of(clf)
+    proba = clf.predict_proba(X[valid])
+    codes = clf.le_.transform(y[valid])
+    loss = -np.mean(np.log(proba[np.arange(len(valid)), codes]))
+    np.testing.assert_allclose(clf.net_.history[-1, "valid_loss"], loss, rtol=1e-4)
+    recalibration = dict(clf.net_.callbacks_)["batchnorm_before_validation"]
+    assert recalibration.source_ is None  # the model keeps no reference to the data
 
-    class Spy(Callback):
-        def on_train_begin(self, net, **kwargs):
-            bn = net.module_.blocks[0][1]
-            bn.register_forward_hook(lambda m, inp, out: batch_means.append(
-                inp[0].detach().double().mean(dim=(0, 2, 3))) if m.training else None)
 
-        def on_epoch_begin(self, net, **kwargs):
-            batch_means.clear()
+@pytest.mark.parametrize("valid_samples, patience", [(512, None), (512, 1), (8, None)])
+def test_batchnorm_statistics_are_recomputed_after_training_only_when_it_changes_them(
+        monkeypatch, valid_samples, patience):
+    # Before each validation pass the statistics are recomputed from (at most
+    # _BN_VALID_SAMPLES) training samples. When that pass saw every training sample, the
+    # statistics of the weights kept (the last epoch's, or the best epoch's restored with
+    # its buffers by early stopping) are already exact, and no pass follows training.
+    from specgenre import _torchbase
 
-        def on_epoch_end(self, net, **kwargs):
-            at_validation.append((net.module_.blocks[0][1].running_mean.clone(),
-                                  torch.stack(batch_means).mean(dim=0)))
-
-    # 36 training samples in 3 batches of 12: the recalibration's batch means then
-    # average to the mean over all of them
-    clf = tiny_cnn(max_epochs=2, valid_fraction=0.25, patience=None, lr=0.05, batch_size=12,
-                   callbacks=[Spy()]).fit(X, y)
-    assert len(at_validation) == 2
-    for running, expected in at_validation:
-        torch.testing.assert_close(running.double(), expected, rtol=1e-5, atol=1e-6)
-    statistics = dict(clf.net_.callbacks_)["batchnorm_epoch_statistics"]
-    assert statistics.layers_ is None  # nothing of training kept in the model
-    momenta = {m.momentum for m in clf.net_.module_.modules()
-               if isinstance(m, torch.nn.BatchNorm2d)}
-    assert momenta == {0.1}  # torch's default, put back after training
-    # after training, the statistics are recomputed exactly for the kept weights: the
-    # model predicts as with statistics of one pass over all training samples
+    calls = []
+    recalibrate = _torchbase._recalibrate_batchnorm
+    monkeypatch.setattr(_torchbase, "_BN_VALID_SAMPLES", valid_samples)
+    monkeypatch.setattr(_torchbase, "_recalibrate_batchnorm",
+                        lambda *a, **k: calls.append(1) or recalibrate(*a, **k))
+    X, y = make_spectrograms(n=48, n_classes=3, gap=6.0)
+    # 36 training samples in batches of 12: the batches' means average to their mean
+    clf = tiny_cnn(max_epochs=3, valid_fraction=0.25, patience=patience, lr=0.05,
+                   batch_size=12).fit(X, y)
+    exact = valid_samples >= 36
+    assert len(calls) == clf.n_epochs_ + (0 if exact else 1)
+    # either way the model predicts with the statistics of its weights on all of them
     train, _ = split_of(clf)
     module = copy.deepcopy(clf.net_.module_)
-    for m in module.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    module.train()
-    with torch.no_grad():
-        module(torch.from_numpy(X[np.sort(train)]))
-    torch.testing.assert_close(module.blocks[0][1].running_mean,
-                               clf.net_.module_.blocks[0][1].running_mean,
-                               rtol=1e-4, atol=1e-5)
+    recalibrate(module, X, np.sort(train), len(train), "cpu", np.random.RandomState(0))
+    # (the first layer's: its input does not depend on how the samples are batched)
+    torch.testing.assert_close(clf.net_.module_.blocks[0][1].running_mean,
+                               module.blocks[0][1].running_mean, rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------

@@ -207,7 +207,7 @@ def _specgenre_torch_group():
         _models._TimbralBlock, _models._TemporalBlock, _models._MidendConv, _models._VggBody,
         _finetune._FrozenBatchNorm,
         # training machinery kept by a fitted classifier
-        _torchbase._SpectrogramNet, _torchbase._EpochBatchNormStatistics,
+        _torchbase._SpectrogramNet, _torchbase._BatchNormBeforeValidation,
         _augment.BatchAugmenter,
     ]
     return [(t, True) for t in instances] + [(_torchbase._collate, False)]
