@@ -18,10 +18,28 @@ Usage::
 
     python benchmarks/bench_reproduce.py [--n-per-genre N] [--duration S] [--cv K]
                                          [--n-estimators T] [--order cached-first]
+
+Memory of ``specgenre reproduce`` (``--memory``): peak RSS, wall and CPU time of
+the command on N tracks, one child process per N, with the machine's load
+average before and after. The tracks are those of ``--data`` (a folder of genre
+folders) repeated under distinct names in a temporary folder of symbolic links
+until there are N: every track is decoded and held as often as it appears, so
+the memory is that of N tracks, but the cache computes the front step of a
+repeated track once, so the time is not that of N distinct tracks (and the
+scores mean nothing)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_reproduce.py --memory \
+        --data ../shared/data/gtzan_dev --n-tracks 51 340 1000
 """
 
 import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +47,53 @@ from specgenre import make_genre_clips
 from specgenre.evaluation import evaluate_rows
 
 ROWS = ["xgboost_30s", "xgboost_3s", "xgboost_3s_mv"]
+#: The rows of ``--memory``: XGBoost and the musicnn embeddings, 30 s and 3 s.
+MEMORY_ROWS = ["xgboost_30s", "xgboost_3s_mv", "musicnn_msd_svm_30s", "musicnn_msd_3s_mv",
+               "musicnn_msd_3s_prob"]
+_AUDIO = {".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif", ".au"}
+
+
+def repeated_tracks(data, n, folder):
+    """Fill ``folder`` with ``n`` symbolic links to the tracks of ``data``, repeated."""
+    files = sorted(f for f in Path(data).expanduser().glob("*/*") if f.suffix.lower() in _AUDIO)
+    if not files:
+        raise SystemExit(f"--data {data}: no audio files in genre folders")
+    for i in range(n):
+        f = files[i % len(files)]
+        (Path(folder) / f.parent.name).mkdir(exist_ok=True)
+        (Path(folder) / f.parent.name / f"copy{i // len(files):03d}_{f.name}").symlink_to(
+            f.resolve())
+
+
+def measure(data, n, rows, cv):
+    """Run ``specgenre reproduce`` on ``n`` repeated tracks: (peak GB, wall s, CPU s, loads)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tracks = Path(tmp) / "tracks"
+        tracks.mkdir()
+        repeated_tracks(data, n, tracks)
+        command = [sys.executable, "-c", "import sys; from specgenre.cli import main; "
+                   "sys.exit(main())", "reproduce", "--data", str(tracks), "--rows", *rows,
+                   "--cv", str(cv), "-q", "--out", str(Path(tmp) / "out")]
+        load = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # ru_maxrss of the children: the largest child so far (KiB on Linux); runs go from
+    # small to large, so it is this run's own peak
+    return after.ru_maxrss * 1024 / 1e9, wall, cpu, (load, os.getloadavg()[0])
+
+
+def memory_main(args):
+    print(f"specgenre reproduce --rows {' '.join(args.rows)} --cv {args.cv} on the tracks "
+          f"of {args.data} repeated; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+          f"{os.cpu_count()} cores")
+    print(f"{'tracks':>7}{'peak RSS GB':>13}{'wall s':>9}{'CPU s':>9}{'load before/after':>19}")
+    for n in sorted(args.n_tracks):
+        peak, wall, cpu, (l0, l1) = measure(args.data, n, args.rows, args.cv)
+        print(f"{n:>7}{peak:>13.2f}{wall:>9.0f}{cpu:>9.0f}{l0:>12.1f} / {l1:.1f}", flush=True)
 
 
 def run(X, y, args, cache):
@@ -45,7 +110,17 @@ def main(argv=None):
     p.add_argument("--cv", type=int, default=3)
     p.add_argument("--n-estimators", type=int, default=100)
     p.add_argument("--order", choices=["plain-first", "cached-first"], default="plain-first")
+    p.add_argument("--memory", action="store_true",
+                   help="peak RSS and time of 'specgenre reproduce' on --data repeated")
+    p.add_argument("--data", help="folder of genre folders (--memory)")
+    p.add_argument("--n-tracks", type=int, nargs="+", default=[51, 340],
+                   help="tracks per --memory run (default 51 340)")
+    p.add_argument("--rows", nargs="+", default=MEMORY_ROWS, help="rows of --memory")
     args = p.parse_args(argv)
+    if args.memory:
+        if args.data is None:
+            p.error("--memory needs --data")
+        return memory_main(args)
 
     clips = make_genre_clips(args.n_per_genre, duration=args.duration, random_state=0)
     X, y = clips.data, np.asarray(clips.target)

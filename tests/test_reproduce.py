@@ -2,6 +2,7 @@
 (report)."""
 
 import csv
+import importlib.util
 
 import numpy as np
 import pytest
@@ -295,6 +296,92 @@ def test_folds_fitted_in_parallel_give_the_serial_results(clips, count_features)
     assert count_features == {3 * 22050: 2 * len(y) * 2}
 
 
+def test_folds_are_fed_item_numbers_and_score_as_with_waveforms(clips, monkeypatch):
+    """The front steps' outputs are computed once, before the folds, which then get no
+    waveforms: the same scores, predictions and probabilities as recomputing them in
+    every fold (cache=False), for clip rows, voting rows (hard and soft, one sharing
+    the other's fits) and a segment-level row."""
+    X, y, ids = clips
+    rows = ["cnn_30s_mel", "resnet18_scratch_3s_mv_db", "resnet18_scratch_3s_prob_db",
+            "xgboost_3s", "xgboost_3s_mv"]
+
+    def small(row):
+        return {"max_epochs": 1, "valid_fraction": None, "freq_pool": 8,
+                "n_estimators": 3}
+
+    fed = {}
+    fit_fold = evaluation._fit_fold
+
+    def spy(est, row, train, X_test, threads=None):
+        fed.setdefault(row.name, []).append((np.asarray(train[0]).shape[1:], X_test.dtype))
+        return fit_fold(est, row, train, X_test, threads)
+
+    monkeypatch.setattr(evaluation, "_fit_fold", spy)
+    keyed = evaluate_rows(rows, X, y, cv=2, params=small, track_ids=ids)
+    # one column of item numbers per sample; the MV row reused the Prob row's fits
+    assert fed == {name: [((1,), np.dtype(np.int64))] * 2
+                   for name in rows if name not in ("resnet18_scratch_3s_prob_db",
+                                                    "xgboost_3s_mv")}
+    fed.clear()
+    plain = evaluate_rows(rows, X, y, cv=2, params=small, track_ids=ids, cache=False)
+    assert fed["cnn_30s_mel"][0][0] == X.shape[1:]  # waveforms
+    for a, b in zip(keyed, plain):
+        assert (a.status, b.status) == ("ok", "ok"), (a.row, a.message, b.message)
+        assert a.scores == b.scores, a.row
+        for k in ("index", "segment", "fold", "y_true", "y_pred"):
+            if a.predictions[k] is None:
+                assert b.predictions[k] is None
+            else:
+                np.testing.assert_array_equal(a.predictions[k], b.predictions[k])
+        if a.predictions["proba"] is None:
+            assert b.predictions["proba"] is None
+        else:
+            np.testing.assert_allclose(a.predictions["proba"], b.predictions["proba"],
+                                       rtol=1e-6, atol=1e-7)
+
+
+def test_outputs_are_dropped_after_the_last_row_that_needs_them(clips, monkeypatch):
+    X, y, ids = clips
+    runs = []
+
+    class Run(evaluation._Run):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            runs.append(self)
+
+    monkeypatch.setattr(evaluation, "_Run", Run)
+    held = []
+
+    def callback(result):
+        assert result.status == "ok", result.message
+        held.append((result.row, runs[0].cache.n_stored(), len(runs[0].items)))
+
+    evaluate_rows(["xgboost_3s", "xgboost_30s", "xgboost_3s_mv"], X, y, cv=2,
+                  params={"n_estimators": 3}, track_ids=ids, callback=callback)
+    # the segments' features (and which segment is which) serve both 3 s rows, then go
+    assert held == [("xgboost_3s", 2 * len(X), 1), ("xgboost_3s_mv", 0, 0),
+                    ("xgboost_30s", 0, 0)]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("musicnn") is None,
+                    reason="official musicnn weights not installed")
+def test_musicnn_rows_fed_item_numbers_score_as_with_waveforms():
+    """The 30 s and 3 s musicnn rows: embeddings computed once per clip and segment
+    give the scores of embedding every fold's clips again (cache=False)."""
+    b = make_genre_clips(6, genres=["classical", "metal"], duration=6.0, random_state=1)
+    X, y = b.data, np.asarray(b.target)
+    rows = ["musicnn_msd_svm_30s", "musicnn_msd_3s_mv", "musicnn_msd_3s_prob"]
+    keyed = evaluate_rows(rows, X, y, cv=2)
+    plain = evaluate_rows(rows, X, y, cv=2, cache=False)
+    for a, b in zip(keyed, plain):
+        assert (a.status, b.status) == ("ok", "ok"), (a.row, a.message, b.message)
+        assert a.scores == b.scores, a.row
+        np.testing.assert_array_equal(a.predictions["y_pred"], b.predictions["y_pred"])
+        if a.predictions["proba"] is not None:
+            np.testing.assert_allclose(a.predictions["proba"], b.predictions["proba"],
+                                       rtol=1e-5, atol=1e-7)
+
+
 def test_fold_workers_are_bounded_by_the_folds_to_fit(monkeypatch):
     monkeypatch.setattr(evaluation.os, "cpu_count", lambda: 4)
     assert evaluation._fold_workers(None, 3) == 1
@@ -330,10 +417,11 @@ def test_workers_are_handed_exactly_what_their_front_step_is_given(clips, name):
     assert parallel.cache.computed == (len(X) if clip_row else 2 * len(X))
     assert {shape for _, shape in parallel.cache.settings()} == {
         X.shape[1:] if clip_row else (3 * 22050,)}
-    # the workers computed nothing, and looked up all that the serial run's front step
-    # was asked for (training and test inputs of both folds, tie-breaks included)
+    # the workers computed nothing, and looked up all that the serial run's folds
+    # looked up (training and test inputs of both folds, tie-breaks included)
     assert parallel.cache.worker_computed == 0
-    assert parallel.cache.worker_reused == serial.cache.computed + serial.cache.reused > 0
+    assert parallel.cache.worker_reused == serial.cache.reused > 0
+    assert serial.cache.computed == parallel.cache.computed
     assert results[None].scores == results[2].scores
 
 
@@ -364,7 +452,7 @@ def test_folds_are_disjoint_by_track(clips):
 def test_fold_models_from_workers_carry_no_cached_outputs(clips):
     import pickle
 
-    from specgenre._cache import _CachedFront
+    from specgenre._cache import _KeyedFront
 
     X, y, ids = clips
     run = _run(X, y, ids, fold_jobs=2)
@@ -379,7 +467,7 @@ def test_fold_models_from_workers_carry_no_cached_outputs(clips):
     sizes = []
     for model in models:
         front = model.steps[0][1]
-        assert isinstance(front, _CachedFront)
+        assert isinstance(front, _KeyedFront)  # fed item numbers, not waveforms
         assert front.cache is run.cache  # back in the parent: its own cache again
         pickled = pickle.dumps(model)
         assert output.tobytes() not in pickled
@@ -527,11 +615,13 @@ def _quoted_demo_table():
 def test_demo_figures_quoted_in_the_docs_are_what_the_demo_prints(tmp_path, monkeypatch):
     # results.rst quotes `specgenre reproduce` with its defaults (nox -s demo): the figures
     # must be what the command prints today. The network rows depend on torch's thread
-    # count, which follows the number of cores: they are compared on 2 cores only, as the
-    # docs say; the XGBoost rows everywhere.
+    # count, which follows the number of cores, and on the precision "auto" picks (bf16
+    # on CPUs with native bfloat16): they are compared on 2 such cores only, as the docs
+    # say; the XGBoost rows everywhere.
     import os
     import re
 
+    from specgenre._precision import resolve_precision
     from specgenre.cli import main
 
     quoted = _quoted_demo_table()
@@ -543,7 +633,8 @@ def test_demo_figures_quoted_in_the_docs_are_what_the_demo_prints(tmp_path, monk
     printed = {line.split(" | ")[0][2:]: line for line in table.splitlines()
                if line.startswith("| ")}
     for row, figures in quoted.items():
-        if not row.startswith("xgboost") and os.cpu_count() != 2:
+        if not row.startswith("xgboost") and (os.cpu_count() != 2
+                                              or resolve_precision("auto") != "bf16"):
             continue
         got = [(float(m), float(s))
                for m, s in re.findall(r"(\d+\.\d)% \+- (\d+\.\d)", printed[row])]

@@ -14,6 +14,13 @@ from one inside a fitted model) it is a token, which unpickles to the live
 cache of that token in the receiving process, or to a new empty one. The
 tables a worker needs are handed over separately
 (:meth:`_TransformCache.tables_for`, :meth:`_TransformCache.update`).
+
+Once the run has computed the outputs of every input a row's front step will
+ever be given (:class:`_Items`, filled block by block of clips), the row's folds
+need no waveforms at all: they are fed item numbers (a column of ints), which
+:class:`_KeyedFront` (in place of the front step) turns into the stored outputs
+and :class:`_KeyedSegmenter` (in place of a voting row's segmenter) turns from
+clips into their segments' items, in the order the real segmenter cuts them.
 """
 
 import hashlib
@@ -180,9 +187,18 @@ class _TransformCache:
         What a fold worker is handed: ``{table: {key: output}}``, to
         :meth:`update` its own (empty) cache with.
         """
-        table_key = (_setting(transformer), np.asarray(X).shape[1:])
+        return self.table_part((_setting(transformer), np.asarray(X).shape[1:]), keys)
+
+    def table_part(self, table_key, keys):
+        """:meth:`tables_for` of the table ``(setting, input shape)``."""
         table = self._tables.get(table_key, {})
         return {table_key: {k: table[k] for k in keys if k in table}}
+
+    def lookup(self, table_key, keys):
+        """The stored outputs of ``keys`` (bytes) in the table ``table_key``, stacked."""
+        table = self._tables[table_key]
+        self.reused += len(keys)
+        return np.stack([table[key] for key in keys])
 
     def update(self, tables):
         """Add outputs handed over by :meth:`tables_for` (in a fold worker)."""
@@ -218,10 +234,80 @@ class _CachedFront(TransformerMixin, BaseEstimator):
         return self.cache.transform(self.transformer_, X)
 
 
+class _Items:
+    """What a row's front step is given, computed once: the content key of each input.
+
+    The inputs ("items") are those of the clips of the run in their order, each
+    clip's in the order its row or its voting wrapper cuts them: ``starts[c]``
+    and ``counts[c]`` are the first item and the number of items of clip ``c``
+    (0 for a clip no fold uses). ``keys`` holds the content key
+    (:func:`_keys`) of each item, 16 bytes a row, under which the outputs lie in
+    the cache's table ``table_key``.
+    """
+
+    def __init__(self, table_key, keys, starts, counts):
+        self.table_key, self.keys = table_key, keys
+        self.starts, self.counts = starts, counts
+
+    def __deepcopy__(self, memo):  # never changed once made: clones of a row share it
+        return self
+
+    def of_clips(self, clips):
+        """Item numbers of the inputs of ``clips`` (positions in the run), clip by clip."""
+        clips = np.asarray(clips, dtype=np.int64)
+        counts = self.counts[clips]
+        first = np.repeat(self.starts[clips] - np.cumsum(counts) + counts, counts)
+        return first + np.arange(counts.sum())
+
+
+class _KeyedFront(TransformerMixin, BaseEstimator):
+    """A front step fed item numbers (a column of ints): the stored outputs of those items.
+
+    ``items`` (:class:`_Items`) maps an item number to the key of its output in
+    ``cache``; ``transformer`` is the front step it stands in for (its outputs
+    were computed by the run, so it is neither fitted nor run here).
+    """
+
+    def __init__(self, transformer, cache, items):
+        self.transformer = transformer
+        self.cache = cache
+        self.items = items
+
+    def fit(self, X, y=None):
+        self.n_items_ = len(self.items.keys)
+        return self
+
+    def transform(self, X):
+        numbers = np.asarray(X, dtype=np.int64)[:, 0]
+        keys = self.items.keys[numbers]
+        return self.cache.lookup(self.items.table_key, [k.tobytes() for k in keys])
+
+
+class _KeyedSegmenter(BaseEstimator):
+    """A voting row's segmenter fed clip positions: the item numbers of their segments.
+
+    Cuts as the segmenter it stands in for did when the run computed the items
+    (:class:`_Items`): the same segments, clip after clip, in the same order.
+    """
+
+    def __init__(self, items):
+        self.items = items
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def segment(self, X):
+        clips = np.asarray(X, dtype=np.int64)[:, 0]
+        counts = self.items.counts[clips]
+        clip_index = np.repeat(np.arange(len(clips)), counts)
+        return self.items.of_clips(clips)[:, None], clip_index
+
+
 def _caches_in(est):
-    """The distinct caches of the :class:`_CachedFront` steps inside ``est``."""
+    """The distinct caches of the :class:`_CachedFront` (or keyed) steps inside ``est``."""
     found = {}
     for part in [est, *est.get_params(deep=True).values()]:
-        if isinstance(part, _CachedFront):
+        if isinstance(part, (_CachedFront, _KeyedFront)):
             found[id(part.cache)] = part.cache
     return list(found.values())

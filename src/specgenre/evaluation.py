@@ -13,10 +13,14 @@ Within one :func:`evaluate_rows` call two things are computed once instead of
 once per fold and row, neither of which changes a result:
 
 * the front step of a row (:class:`~specgenre.SpectrogramTransformer`,
-  :class:`~specgenre.FeatureExtractor`) learns nothing from the data, so its
-  output for a clip (or a 3 s segment) is computed once per setting and
-  reused by every fold and every row with the same setting
-  (:mod:`specgenre._cache`);
+  :class:`~specgenre.FeatureExtractor`, :class:`~specgenre.musicnn.MusicnnEmbedding`)
+  learns nothing from the data, so its output for a clip (or a 3 s segment)
+  is computed once per setting and reused by every fold and every row with
+  the same setting (:mod:`specgenre._cache`). It is computed before the
+  row's first fold, 32 clips at a time, and the folds are then fed item
+  numbers instead of waveforms: no fold copies the waveforms or cuts them
+  into segments, so the run holds the waveforms given to it, the outputs of
+  the settings still to be used, and one fold's model;
 * rows that fit the same model on the same samples share one fit per fold:
   ``3 s + MV`` and ``3 s + Prob`` of the same network (the voting rule acts
   at prediction time only), and ``xgboost_3s`` with ``xgboost_3s_mv`` (the
@@ -37,12 +41,16 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 
 from ._cache import (
     _CachedFront,
     _caches_in,
     _front_inputs,
     _front_path,
+    _Items,
+    _KeyedFront,
+    _KeyedSegmenter,
     _setting,
     _TransformCache,
 )
@@ -372,17 +380,16 @@ def _fit_key(est, row):
         return None
 
 
-def _fitted_part(model, est, row):
-    """The fitted model another row with the same key can reuse."""
-    kind, _ = _shared_model(est, row)
+def _fitted_part(model, kind, row):
+    """The fitted model another row with the same key can reuse (``kind``: of
+    :func:`_shared_model`, found before the front step was replaced)."""
     return model.estimator_ if kind == "segments" and row.level != "segment" else model
 
 
-def _reuse(fitted, est, row, X_train, y_train):
+def _reuse(fitted, est, kind, row, X_train, y_train):
     """A fitted row built around ``fitted`` (from a row with the same key), without refitting."""
     from sklearn.frozen import FrozenEstimator
 
-    kind, _ = _shared_model(est, row)
     if kind == "segments" and row.level != "segment":
         # the voting wrapper only segments the clips and learns the labels: the
         # frozen per-segment model is not refitted
@@ -544,6 +551,7 @@ class _Run:
             raise ValueError(f"track_ids has {len(self.track_ids)} entries for "
                              f"{len(self.y)} clips.")
         self.cache = _TransformCache() if cache else None
+        self.items = {}  # (front setting, cutting) -> _Items of the rows fed item numbers
         self.fitted = {}  # fit key -> fitted estimator of each fold
         self.folds = _splits(self.y, cv, split, random_state,
                              None if track_ids is None else self.track_ids)
@@ -578,8 +586,90 @@ class _Run:
         ``clip`` is the position, within the fold's training (or test) clips,
         of the clip each sample comes from (:meth:`StudyRow.samples`).
         """
-        return [(row.samples(self.X[train], self.y[train]),
-                 row.samples(self.X[test], self.y[test])) for train, test in self.folds]
+        return [self._fold_samples(row, i) for i in range(len(self.folds))]
+
+    def _fold_samples(self, row, i, items=None, cut=False):
+        """Fold ``i`` of :meth:`fold_data`; fed item numbers when ``items`` is given.
+
+        With ``items`` (:meth:`_items`) a sample is the column of its item
+        number (``cut=False``: a clip's, or a segment's for a segment-level
+        row) or, for a row whose voting wrapper cuts the clips (``cut=True``),
+        of the clip's position, which :class:`~specgenre._cache._KeyedSegmenter`
+        turns into its segments' item numbers.
+        """
+        def samples(clips):
+            if items is None:
+                return row.samples(self.X[clips], self.y[clips])
+            y = self.y[clips]
+            if row.level == "segment":
+                clip = np.repeat(np.arange(len(clips)), items.counts[clips])
+                return items.of_clips(clips)[:, None], y[clip], clip
+            stand_in = clips if cut else items.starts[clips]
+            return stand_in[:, None], y, np.arange(len(clips))
+
+        train, test = self.folds[i]
+        return samples(train), samples(test)
+
+    def _items(self, row, est, front, block=32):
+        """Compute what the front step of ``est`` is ever given, once: ``(items, cut)``.
+
+        The outputs of every input (a clip, or a 3 s segment) of the clips the
+        folds use go into the cache, ``block`` clips at a time; ``items``
+        (:class:`~specgenre._cache._Items`) says which input of which clip is
+        which. ``cut`` is the parameter path of the segmenter of the voting
+        wrapper that cuts the clips (None when the row itself cuts, or nothing
+        does). ``(None, None)`` for an estimator whose front step is reached
+        through more than one such wrapper, cut by both the row and a wrapper,
+        or by a segmenter without parameters to compare: its folds are fed
+        waveforms.
+        """
+        from .aggregate import TrackAggregator
+        from .segment import ClipSegmenter
+
+        cuts, step, prefix = [], est, ""
+        while not isinstance(step, Pipeline):  # _front_path found the way to it
+            if isinstance(step, TrackAggregator) and not isinstance(step.segmenter, str):
+                cuts.append((prefix + "segmenter", step.segmenter))
+            prefix += "estimator__"
+            step = step.estimator
+        if len(cuts) > 1 or (cuts and row.level == "segment") or (
+                cuts and cuts[0][1] is not None and not hasattr(cuts[0][1], "get_params")):
+            return None, None
+        if cuts:
+            segmenter = cuts[0][1]
+            segmenter = ClipSegmenter(segment_seconds=3.0) if segmenter is None else segmenter
+        else:
+            segmenter = (ClipSegmenter(3.0, sr=SR, hop_seconds=row.hop_seconds)
+                         if row.level == "segment" else None)
+        cutting = None if segmenter is None else (
+            type(segmenter).__qualname__, sorted(segmenter.get_params().items()))
+        cut = cuts[0][0] if cuts else None
+        memo = (_setting(front), repr(cutting))
+        if memo in self.items:  # rows with the same front step on the same inputs
+            return self.items[memo], cut
+        used = np.unique(np.concatenate([np.concatenate(f) for f in self.folds]))
+        transformer, table_key, keys, counts = None, None, [], np.zeros(len(self.X), np.int64)
+        for start in range(0, len(used), block):
+            part = used[start:start + block]
+            contiguous = part[-1] - part[0] == len(part) - 1
+            clips = self.X[part[0]:part[-1] + 1] if contiguous else self.X[part]
+            samples, _, sample_clip = row.samples(clips)
+            inputs, source = _front_inputs(est, samples)
+            del clips, samples  # a block's waveforms are not held beside their segments
+            clip_of = np.asarray(sample_clip)[source]
+            if np.any(np.diff(clip_of) < 0):  # not cut clip after clip: fed waveforms
+                return None, None
+            if transformer is None:
+                transformer = clone(front).fit(inputs[:1])
+            keys += self.cache.fill(transformer, inputs)
+            counts[part] += np.bincount(clip_of, minlength=len(part))
+            table_key = (_setting(transformer), inputs.shape[1:])
+            del inputs
+        starts = np.cumsum(counts) - counts
+        items = _Items(table_key, np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(
+            len(keys), -1), starts, counts)
+        self.items[memo] = items
+        return items, cut
 
     def evaluate(self, name, est, applied, *, key=None, shared_with=None, keep_fit=False):
         row = _row(name)
@@ -604,10 +694,19 @@ class _Run:
                     f"reuses the models fitted for {shared_with} in each fold (the same "
                     "model on the same samples; only the voting or scoring differs)")
             _require_weights(row, est)
+            kind, _ = _shared_model(est, row)  # before its segmenter is replaced
             path, front = _front_path(est)
+            items = cut = None
             if self.cache is not None and path is not None:
-                est.set_params(**{path: _CachedFront(front, self.cache)})
-            result.predictions = self._folds(row, est, key, result, keep_fit, front)
+                items, cut = self._items(row, est, front)
+                if items is None:  # fed waveforms, the front step looks its outputs up
+                    est.set_params(**{path: _CachedFront(front, self.cache)})
+                else:  # fed item numbers
+                    est.set_params(**{path: _KeyedFront(front, self.cache, items)})
+                    if cut is not None:
+                        est.set_params(**{cut: _KeyedSegmenter(items)})
+            result.predictions = self._folds(row, est, kind, key, result, keep_fit,
+                                             front, items, cut)
         except Exception as exc:  # one row's failure must not hide the others
             from .networks import PretrainedWeightsNotFoundError
 
@@ -648,22 +747,29 @@ class _Run:
             tables[i] = self.cache.tables_for(transformer, first, [keys[j] for j in needed])
         return tables
 
-    def _folds(self, row, est, key, result, keep_fit, front=None):
+    def _folds(self, row, est, kind, key, result, keep_fit, front=None, items=None,
+               cut=None):
         from tqdm.auto import tqdm
 
         parts = []
         fitted = self.fitted.get(key, []) if key is not None else []
-        data = self.fold_data(row)
-        todo = [i for i in range(len(data)) if i >= len(fitted)]
+        todo = [i for i in range(len(self.folds)) if i >= len(fitted)]
         workers = _fold_workers(self.fold_jobs, len(todo))
-        fits = {}
+        fits, data = {}, {}
         if workers > 1:
             from joblib import Parallel, delayed
 
+            data = {i: self._fold_samples(row, i, items, cut is not None) for i in todo}
             # the front step runs once here, for all folds; each worker gets the
             # outputs of its fold's samples (its cache arrives empty)
-            tables = (self._handover(row, est, front, todo)
-                      if front is not None and self.cache is not None else {})
+            if items is not None:
+                tables = {i: self.cache.table_part(items.table_key, [
+                    k.tobytes() for k in items.keys[items.of_clips(np.concatenate(
+                        self.folds[i]))]]) for i in todo}
+            elif front is not None and self.cache is not None:
+                tables = self._handover(row, est, front, todo)
+            else:
+                tables = {}
             threads = max(1, (os.cpu_count() or 1) // workers)
             jobs = Parallel(n_jobs=workers, backend="loky")(
                 delayed(_fit_fold_timed)(est, row, data[i][0], data[i][1][0], threads,
@@ -680,15 +786,18 @@ class _Run:
             fits = {i: fit for i, (fit, _, _) in zip(todo, jobs)}
         for i, (_train, test) in enumerate(tqdm(self.folds, desc=row.name,
                                                disable=not self.progress, leave=False)):
-            (X_train, y_train, clip_train), (X_test, y_test, clip) = data[i]
+            # one fold's samples at a time (the item numbers, or copies of its waveforms)
+            (X_train, y_train, clip_train), (X_test, y_test, clip) = (
+                data.pop(i) if i in data else self._fold_samples(row, i, items,
+                                                                 cut is not None))
             if i < len(fitted):
-                model = _reuse(fitted[i], est, row, X_train, y_train)
+                model = _reuse(fitted[i], est, kind, row, X_train, y_train)
                 pred, proba = _predict(model, X_test, row.predict_is_proba_argmax)
             else:
                 model, pred, proba = fits.get(i) or _fit_fold(
                     est, row, (X_train, y_train, clip_train), X_test)
                 if keep_fit:
-                    fitted.append(_fitted_part(model, est, row))
+                    fitted.append(_fitted_part(model, kind, row))
             accuracy, balanced, macro_f1 = _fold_metrics(y_test, pred)
             result.scores.append(accuracy)
             result.balanced_accuracy_scores.append(balanced)
@@ -700,6 +809,7 @@ class _Run:
                 "segment": _segment_numbers(clip) if row.level == "segment" else None,
                 "fold": np.full(len(index), i), "y_true": y_test, "y_pred": pred,
                 "proba": proba})
+            del X_train, X_test, model  # not held while the next fold's are made
         if keep_fit and key is not None:
             self.fitted[key] = fitted
 
@@ -783,11 +893,15 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         (so that only one setting's outputs are held at a time), which may
         differ from the order of ``rows``.
     cache : bool, default=True
-        Compute each clip's spectrogram or features once per setting for all
-        folds and rows, and fit rows that fit the same model on the same
-        samples (``3 s + MV`` and ``3 s + Prob`` of one network, ``xgboost_3s``
-        and ``xgboost_3s_mv``) once per fold. False recomputes everything in
-        every fold and row (the scores are the same; only the time differs).
+        Compute each clip's spectrogram, features or embedding once per setting
+        for all folds and rows (32 clips at a time, before the first fold of
+        the first row that needs them; dropped after the last), feed the folds
+        item numbers instead of copies of the waveforms, and fit rows that fit
+        the same model on the same samples (``3 s + MV`` and ``3 s + Prob`` of
+        one network, ``xgboost_3s`` and ``xgboost_3s_mv``) once per fold. False
+        recomputes everything in every fold and row, each fold holding copies
+        of its waveforms (the scores are the same; only time and memory
+        differ).
     **kwargs
         ``cv``, ``split``, ``random_state``, ``n_jobs``, ``fold_jobs``,
         ``params``, ``progress`` and ``track_ids`` of :func:`evaluate_row`. With a dict
@@ -848,8 +962,10 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
                 first_fit.setdefault(keys[i], name)
             if keys[i] not in later:
                 run.fitted.pop(keys[i], None)
-            if run.cache is not None:
-                run.cache.keep({settings[j] for j in order[pos + 1:]})
+            if run.cache is not None:  # nothing kept after the last row that needs it
+                kept = {settings[j] for j in order[pos + 1:]}
+                run.cache.keep(kept)
+                run.items = {m: v for m, v in run.items.items() if v.table_key in kept}
         results[i] = result
         if callback is not None:
             callback(result)
