@@ -38,7 +38,7 @@ def _log(msg):
 def _output(path, *, option="-o", folder=False):
     """Check, before any work starts, that ``path`` can be written; return it."""
     path = Path(path).expanduser()
-    if not folder and path.is_dir():
+    if not folder and path.is_dir() and path.suffix.lower() != ".parquet":  # a Parquet table
         raise UsageError(f"{option} {path}: is a folder; give a file name")
     if folder and path.exists() and not path.is_dir():
         raise UsageError(f"{option} {path}: is a file; give a folder")
@@ -179,7 +179,8 @@ def _cmd_predict(args):
 
     model = load_model(args.model, trusted=args.trust)
     output = None if args.output is None else _output(args.output)
-    fmt = args.format or {".csv": "csv", ".json": "json"}.get(Path(output or "").suffix.lower(), "text")
+    fmt = args.format or {".csv": "csv", ".json": "json", ".parquet": "parquet"}.get(
+        Path(output or "").suffix.lower(), "text")
 
     def show(j):
         if j.error:
@@ -313,7 +314,7 @@ def build_parser():
                    help="processes fitting a row's folds in parallel, each with its share "
                         "of the cores as torch threads (-1: all cores; default -1 on "
                         "synthetic data, 1 with --data, where each process holds a copy of "
-                        "the audio)")
+                        "the folds' spectrograms or features)")
     r.add_argument("--random-state", type=int, default=0, help="seed of folds and models")
     r.add_argument("-o", "--out", default="results",
                    help="folder for results.csv, results.md and the per-row files "
@@ -376,21 +377,21 @@ def build_parser():
                    help="scores shown per file in text output (default 3)")
     q.add_argument("--windows", "--segments", dest="windows", action="store_true",
                    help="also show the genre of each window")
-    q.add_argument("--format", choices=["text", "csv", "json"], default=None,
-                   help="output format (default: from the -o suffix, else text); csv/json "
-                        "hold file, genre, windows, seconds, short, every class score")
+    q.add_argument("--format", choices=["text", "csv", "json", "parquet"], default=None,
+                   help="output format (default: from the -o suffix, else text); csv/json/"
+                        "parquet hold file, genre, windows, seconds, short, every class score")
     q.add_argument("-o", "--output", default=None,
                    help="write the results to this file instead of standard output")
     q.add_argument("--trust", action="store_true",
                    help="also load a model file of specgenre 0.1 (a pickle: loading it "
                         "can run any code it holds; only for files from a trusted source)")
-    add_job_arguments(q, output="CSV file -o")
+    add_job_arguments(q, output="CSV or Parquet file -o")
     q.set_defaults(func=_cmd_predict)
 
     f = sub.add_parser("features", help="Kaggle-style 57-feature table of labelled audio")
     f.add_argument("data", metavar="DIR|CSV", help=_DATA_HELP)
     f.add_argument("-o", "--output", required=True,
-                   help="CSV file to write (its folder must exist)")
+                   help="CSV file (or *.parquet table folder) to write; its folder must exist")
     f.add_argument("--genres", nargs="+", metavar="GENRE", help=_GENRES_HELP)
     f.add_argument("--segment-seconds", type=float, default=None,
                    help="features of segments (3 for a features_3_sec-style table)")
@@ -411,8 +412,8 @@ def build_parser():
                         "MagnaTagATune tags (instruments, moods) (default MSD_musicnn)")
     g.add_argument("--top", type=int, default=5, metavar="N", help="tags per file (default 5)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
-    g.add_argument("-o", "--output", help="also write the tags to this CSV file")
-    add_job_arguments(g, output="CSV file -o")
+    g.add_argument("-o", "--output", help="also write the tags to this CSV (or *.parquet) file")
+    add_job_arguments(g, output="CSV or Parquet file -o")
     g.set_defaults(func=_cmd_tags)
 
     w = sub.add_parser("rows", help="list the study's rows with their titles")

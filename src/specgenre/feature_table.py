@@ -135,7 +135,9 @@ def write_feature_table_files(path, files, labels, track_ids, *, segment_seconds
     Parameters
     ----------
     path : str or path-like
-        CSV file to write; its folder must exist.
+        CSV file to write, or a folder of Parquet part files when it ends in
+        ``.parquet`` (:class:`~specgenre.filejobs.ParquetTable`, needs
+        ``pyarrow``); its folder must exist.
     files : sequence of str or path-like
         Audio files, in the order of the table.
     labels : sequence of str
@@ -178,7 +180,7 @@ def write_feature_table_files(path, files, labels, track_ids, *, segment_seconds
     """
     from .errors import SkippedFileWarning
     from .features import FEATURE_NAMES
-    from .filejobs import KEY_COLUMNS, CsvTable, FileJobReport, file_key, map_file_blocks
+    from .filejobs import KEY_COLUMNS, FileJobReport, file_key, map_file_blocks, open_table
 
     files = [str(f) for f in files]
     labels, track_ids = [str(v) for v in labels], [str(v) for v in track_ids]
@@ -186,7 +188,8 @@ def write_feature_table_files(path, files, labels, track_ids, *, segment_seconds
         raise ValueError(f"files, labels and track_ids differ in length: {len(files)}, "
                          f"{len(labels)}, {len(track_ids)}")
     header = ["filename", "length", *FEATURE_NAMES, "label", *KEY_COLUMNS]
-    table = CsvTable.open(path, header, resume=resume)
+    types = {"length": "int64", **dict.fromkeys(FEATURE_NAMES, "float64")}
+    table = open_table(path, header, types=types, resume=resume)
     todo = [i for i, f in enumerate(files) if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
     # keys taken before the files are read: a file changed meanwhile is redone on resume

@@ -4,15 +4,17 @@ A file job (the 57-feature table, judging songs) turns every file of a list
 into rows of a table. :func:`map_file_blocks` runs a job's *block function*
 on consecutive blocks of files, here or on a :mod:`dask.distributed`
 cluster, and yields each block's results in file order as soon as they are
-ready; :class:`CsvTable` appends each block's rows to a CSV file as it
-finishes. Memory therefore depends on the block size, not on the number of
-files, and an interrupted job loses at most the blocks in progress.
+ready; :func:`open_table` gives a table that appends each block's rows as it
+finishes: a CSV file (:class:`CsvTable`) or, for a path ending in
+``.parquet``, a folder of Parquet part files (:class:`ParquetTable`, with
+``pyarrow``). Memory therefore depends on the block size, not on the number
+of files, and an interrupted job loses at most the blocks in progress.
 
-Every row of a :class:`CsvTable` carries its file's key: the path as given,
+Every row of a table carries its file's key: the path as given,
 its size in bytes and its modification time in nanoseconds (the columns
-:data:`KEY_COLUMNS`). Reopened with ``resume=True``, the table keeps the rows
+:data:`KEY_COLUMNS`). Reopened with ``resume=True``, a table keeps the rows
 of the files that have not changed since, drops the rows of those that did
-(and a last row cut short by a crash), and :meth:`CsvTable.is_done` tells the
+(and a last row cut short by a crash), and :meth:`~CsvTable.is_done` tells the
 job which files to skip: every file ends up in the table exactly once.
 
 On a cluster, the client ships only file paths (and the job's parameters,
@@ -26,14 +28,16 @@ import contextlib
 import csv
 import io
 import os
+import re
 import warnings
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import CollectionError
 
-__all__ = ["KEY_COLUMNS", "CsvTable", "FileJobError", "FileJobReport", "add_job_arguments",
-           "cluster", "connect", "file_key", "map_file_blocks"]
+__all__ = ["KEY_COLUMNS", "CsvTable", "FileJobError", "FileJobReport", "ParquetTable",
+           "add_job_arguments", "cluster", "connect", "file_key", "map_file_blocks", "open_table"]
 
 #: Columns keying each row to its file: path, size (bytes), modification time (ns).
 KEY_COLUMNS = ("file", "file_size", "file_mtime_ns")
@@ -176,10 +180,58 @@ def _same_file(a, b):
     return os.path.abspath(a) == os.path.abspath(b)
 
 
-class CsvTable:
+def _check_header(header):
+    header = list(header)
+    missing = [c for c in KEY_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"header lacks the key column(s) {missing}")
+    return header
+
+
+def open_table(path, header, *, types=None, resume=False, redo=None):
+    """Start (or, with ``resume``, go on with) a table at ``path``: Parquet or CSV by its suffix.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A folder of Parquet part files when it ends in ``.parquet``
+        (:class:`ParquetTable`, needs ``pyarrow``), else a CSV file
+        (:class:`CsvTable`). Its parent folder must exist.
+    header : list of str
+        The columns, holding :data:`KEY_COLUMNS`.
+    types : dict, optional
+        ``{column: "int64" | "float64" | "float32" | "str"}`` (default
+        ``"str"``; the key columns' sizes and times are ``"int64"``): the
+        Parquet columns' types. A CSV file holds text.
+    resume, redo
+        See :meth:`CsvTable.open`.
+
+    Returns
+    -------
+    table : CsvTable or ParquetTable
+    """
+    if os.fspath(path).lower().endswith(".parquet"):
+        return ParquetTable.open(path, header, types=types, resume=resume, redo=redo)
+    return CsvTable.open(path, header, resume=resume, redo=redo)
+
+
+class _KeyedTable:
+    """What the tables share: rows keyed by file, ``done`` files, ``n_rows``."""
+
+    def __init__(self, path, header, done, n_rows):
+        self.path, self.header, self.done, self.n_rows = path, header, done, n_rows
+
+    def is_done(self, path):
+        """Whether the table holds the rows of ``path`` as the file is now."""
+        name = os.path.abspath(os.fspath(path))
+        return name in self.done and self.done[name] == file_key(name)[1:]
+
+
+class CsvTable(_KeyedTable):
     """A CSV table written block by block, each row keyed by its file.
 
-    Use :meth:`open`; then :meth:`append` the rows of each finished block.
+    Use :meth:`open` (or :func:`open_table`); then :meth:`append` the rows of
+    each finished block.
 
     Parameters
     ----------
@@ -192,9 +244,6 @@ class CsvTable:
     n_rows : int
         Rows in the table.
     """
-
-    def __init__(self, path, header, done, n_rows):
-        self.path, self.header, self.done, self.n_rows = path, header, done, n_rows
 
     @classmethod
     def open(cls, path, header, *, resume=False, redo=None):
@@ -226,10 +275,7 @@ class CsvTable:
         """
         from ._files import atomic_write
 
-        path, header = os.fspath(path), list(header)
-        missing = [c for c in KEY_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(f"header lacks the key column(s) {missing}")
+        path, header = os.fspath(path), _check_header(header)
         if resume and os.path.exists(path) and not os.path.isfile(path):
             raise FileJobError(f"resuming needs an output file; {path} is not one")
         if not resume or not os.path.exists(path) or os.path.getsize(path) == 0:
@@ -263,11 +309,6 @@ class CsvTable:
         done = {name: now[name] for name, ok in keep_file.items() if ok}
         return cls(path, header, done, len(kept))
 
-    def is_done(self, path):
-        """Whether the table holds the rows of ``path`` as the file is now."""
-        name = os.path.abspath(os.fspath(path))
-        return name in self.done and self.done[name] == file_key(name)[1:]
-
     def append(self, rows):
         """Append rows (lists in the order of the header) in one write.
 
@@ -297,6 +338,232 @@ def _csv_bytes(rows):
     buf = io.StringIO(newline="")
     csv.writer(buf).writerows(rows)
     return buf.getvalue().encode("utf-8")
+
+
+#: A Parquet table's part files; hidden files (``.``, ``_``) are not parts, as for pyarrow.
+_PART = re.compile(r"part-(\d+)\.parquet")
+_TYPES = ("int64", "float64", "float32", "str")
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise FileJobError("writing a Parquet table (a .parquet output) needs pyarrow: "
+                           "pip install 'specgenre[parquet]'") from None
+    return pyarrow, pyarrow.parquet
+
+
+def _arrow_type(pa, kind):
+    return {"int64": pa.int64(), "float64": pa.float64(), "float32": pa.float32(),
+            "str": pa.string()}[kind]
+
+
+def _cell(kind, value):
+    """``value`` (a number, or its text as a CSV row holds it) as a Parquet cell of ``kind``."""
+    if value is None or (kind != "str" and value == ""):
+        return None
+    if kind == "str":
+        return str(value)
+    return int(value) if kind == "int64" else float(value)
+
+
+class _Record(Mapping):
+    """Row ``i`` of a pyarrow table as a read-only dict, its cells read when asked for."""
+
+    def __init__(self, table, i):
+        self._table, self._i = table, i
+
+    def __getitem__(self, column):
+        return self._table.column(column)[self._i].as_py()
+
+    def __iter__(self):
+        return iter(self._table.column_names)
+
+    def __len__(self):
+        return self._table.num_columns
+
+
+class ParquetTable(_KeyedTable):
+    """A Parquet table written block by block: a folder of part files, each row keyed by its file.
+
+    Use :meth:`open` (or :func:`open_table`); then :meth:`append` the rows of
+    each finished block.
+
+    The table is the folder ``path`` (e.g. ``features.parquet/``) of files
+    ``part-000000.parquet``, ``part-000001.parquet``, ...; pyarrow, pandas
+    (``pd.read_parquet(path)``), Dask and Spark read the folder as one table,
+    its parts in the order of their numbers. A Parquet file cannot be
+    appended to once written, so every :meth:`append` writes a whole part
+    file under a hidden temporary name and moves it into place: a part is
+    there complete or not at all, and readers never see half a part. The
+    blocks of one run go to the same part (rewritten with each new block)
+    until it holds :attr:`rows_per_part` rows or :attr:`bytes_per_part`
+    bytes (in memory), then to a new one, so that small blocks do not make a
+    part file per file, and a block rewrites at most about a megabyte. A resumed run drops the
+    stale rows by rewriting the parts that hold them (each on its own,
+    atomically) and appends to new parts.
+
+    Parameters
+    ----------
+    path : str
+        The folder.
+    header : list of str
+        Its columns; they hold :data:`KEY_COLUMNS`.
+    done : dict
+        ``{absolute path: (size, mtime_ns)}`` of the files already in the table.
+    n_rows : int
+        Rows in the table.
+    schema : pyarrow.Schema
+        The columns' names and types.
+    next_part : int
+        Number of the next part file.
+    """
+
+    #: A part takes the blocks of a run until it holds this many rows ...
+    rows_per_part = 4096
+    #: ... or this many bytes of data.
+    bytes_per_part = 1 << 20
+
+    def __init__(self, path, header, done, n_rows, schema, next_part):
+        super().__init__(path, header, done, n_rows)
+        self.schema, self._next = schema, next_part
+        self._part = None  # (number, pyarrow table) of the part being filled by this run
+
+    @classmethod
+    def open(cls, path, header, *, types=None, resume=False, redo=None):
+        """Start a table (or, with ``resume``, go on with one) in the folder ``path``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder (made if missing; its parent must exist). Without
+            ``resume``, the part files of a table already there are removed.
+        header : list of str
+            The columns, holding :data:`KEY_COLUMNS`.
+        types : dict, optional
+            Type of each column: see :func:`open_table`.
+        resume, redo
+            See :meth:`CsvTable.open`.
+
+        Returns
+        -------
+        table : ParquetTable
+
+        Raises
+        ------
+        FileJobError
+            ``pyarrow`` is not installed; ``path`` is a file, or a folder
+            holding other files than a table's parts; with ``resume``, the
+            parts hold other columns than ``header`` (or of other types).
+        """
+        pa, pq = _pyarrow()
+        path, header = os.fspath(path), _check_header(header)
+        types = {**dict(types or {}), "file_size": "int64", "file_mtime_ns": "int64"}
+        bad = {c: t for c, t in types.items() if t not in _TYPES}
+        if bad:
+            raise ValueError(f"unknown column types {bad}; choose from {list(_TYPES)}")
+        schema = pa.schema([(c, _arrow_type(pa, types.get(c, "str"))) for c in header])
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise FileJobError(f"{path} is a file; a Parquet table (.parquet) is written as a "
+                               "folder of part files: remove it, or write to another name")
+        if not os.path.exists(path):
+            os.mkdir(path)
+        parts = _table_parts(path)
+        if not resume:
+            for number in parts:
+                os.remove(_part_path(path, number))
+            parts = {}
+        table = cls(path, header, {}, 0, schema, max(parts, default=-1) + 1)
+        keep_file, now = {}, {}
+        for number in parts:  # a file is done when all its rows match the file as it is now
+            part = pq.read_table(_part_path(path, number))
+            if not part.schema.equals(schema):
+                raise FileJobError(f"{path} holds other columns than this job writes (another "
+                                   "command or options?); remove it, or write to another name")
+            keys = zip(*(part.column(c).to_pylist() for c in KEY_COLUMNS))
+            for i, (name, size, mtime) in enumerate(keys):
+                name = os.path.abspath(name)
+                if name not in now:
+                    now[name] = file_key(name)[1:]
+                ok = (size, mtime) == now[name] and not (redo and redo(_Record(part, i)))
+                keep_file[name] = keep_file.get(name, True) and ok
+        for number in parts:  # the stale rows go: each part rewritten whole, or removed (empty)
+            part = pq.read_table(_part_path(path, number))
+            keep = [keep_file[os.path.abspath(f)] for f in part.column("file").to_pylist()]
+            if keep and all(keep):
+                table.n_rows += part.num_rows
+            elif any(keep):
+                table._write(number, part.filter(pa.array(keep)))
+                table.n_rows += sum(keep)
+            else:
+                os.remove(_part_path(path, number))
+        table.done = {name: now[name] for name, ok in keep_file.items() if ok}
+        if not table.n_rows:  # an empty table still has its columns: an empty part
+            table.append([])
+        return table
+
+    def append(self, rows):
+        """Append rows (lists in the order of the header): the part file holding them is
+        written whole, then moved into place.
+
+        Cells are numbers or strings; a numeric column's cells may be their
+        text (as a CSV row holds them), and ``None`` or ``""`` is a missing
+        value there.
+        """
+        pa, _ = _pyarrow()
+        if not rows and self._part is not None:
+            return
+        columns = [[_cell(kind, row[j]) for row in rows]
+                   for j, kind in enumerate(self._kinds())]
+        block = pa.Table.from_arrays([pa.array(c, type=f.type)
+                                      for c, f in zip(columns, self.schema)], schema=self.schema)
+        current = None if self._part is None else self._part[1]
+        if current is not None and (current.num_rows < self.rows_per_part
+                                    and current.nbytes < self.bytes_per_part):
+            number, block = self._part[0], pa.concat_tables([self._part[1], block])
+        else:
+            number, self._next = self._next, self._next + 1
+        self._write(number, block)
+        self._part = (number, block)
+        self.n_rows += len(rows)
+
+    def _kinds(self):
+        pa, _ = _pyarrow()
+        names = {_arrow_type(pa, k): k for k in _TYPES}
+        return [names[f.type] for f in self.schema]
+
+    def _write(self, number, table):
+        from ._files import atomic_write
+
+        _, pq = _pyarrow()
+        with atomic_write(_part_path(self.path, number), "wb") as fh:
+            pq.write_table(table, fh)
+
+
+def _part_path(folder, number):
+    return os.path.join(folder, f"part-{number:06d}.parquet")
+
+
+def _table_parts(folder):
+    """``{number: name}`` of the part files in ``folder``; leftover temporary files go.
+
+    Raises FileJobError when it holds other visible files (not a table's folder).
+    """
+    parts, others = {}, []
+    for name in sorted(os.listdir(folder)):
+        if (m := _PART.fullmatch(name)) is not None:
+            parts[int(m.group(1))] = name
+        elif name.startswith(".part-") and name.endswith(".partial"):
+            with contextlib.suppress(OSError):  # a part being written when a run was killed
+                os.remove(os.path.join(folder, name))
+        elif not name.startswith((".", "_")):
+            others.append(name)
+    if others:
+        raise FileJobError(f"{folder} holds other files than a Parquet table's parts "
+                           f"({', '.join(others[:3])}); remove them, or write to another name")
+    return dict(sorted(parts.items()))
 
 
 def _blocks(items, block_size, first_alone):

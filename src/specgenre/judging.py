@@ -297,8 +297,10 @@ def write_judgement_table(model, files, path, *, max_seconds=None, short="pad",
     model : TrainedModel
     files : iterable of str or path-like
     path : str or path-like
-        CSV file: the columns of :func:`write_judgements` followed by
-        ``file_size`` and ``file_mtime_ns``, which key each row to its file.
+        CSV file (or, ending in ``.parquet``, a folder of Parquet part files:
+        :class:`~specgenre.filejobs.ParquetTable`): the columns of
+        :func:`write_judgements` followed by ``file_size`` and
+        ``file_mtime_ns``, which key each row to its file.
     max_seconds, short, block_size, client, progress
         See :func:`judge_file_blocks`.
     resume : bool, default=False
@@ -315,12 +317,15 @@ def write_judgement_table(model, files, path, *, max_seconds=None, short="pad",
         ``skipped`` lists ``(file, error)`` of the files that could not be
         judged (their rows hold the error).
     """
-    from .filejobs import CsvTable, FileJobReport, file_key
+    from .filejobs import FileJobReport, file_key, open_table
 
     files = [str(f) for f in files]
     classes = [str(c) for c in model.classes]
     header = [*Judgement("").as_record(classes), "file_size", "file_mtime_ns"]
-    table = CsvTable.open(path, header, resume=resume, redo=lambda record: record["error"])
+    types = {"windows": "int64", "seconds": "float64",
+             **{f"p_{c}": "float64" for c in classes}}
+    table = open_table(path, header, types=types, resume=resume,
+                       redo=lambda record: record["error"])
     todo = [f for f in files if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
     keys, rows = iter([file_key(f) for f in todo]), []
@@ -355,11 +360,12 @@ def predict_files(model, files, output=None, *, fmt="csv", windows=False, resume
     files : iterable of str or path-like
     output : str, path-like or file object, optional
         Where to write the verdicts (None: nowhere, for ``fmt="text"``).
-        CSV to a file is written as the files are judged
+        CSV or Parquet to a file is written as the files are judged
         (:func:`write_judgement_table`, resumable); otherwise the verdicts are
         written at the end (:func:`write_judgements`).
-    fmt : {"csv", "json", "text"}, default="csv"
+    fmt : {"csv", "json", "parquet", "text"}, default="csv"
         ``"text"``: nothing is written (``callback`` shows the verdicts).
+        ``"parquet"``: ``output`` is a path ending in ``.parquet``.
     windows : bool, default=False
         JSON only: add each file's window genres.
     resume : bool, default=False
@@ -379,13 +385,18 @@ def predict_files(model, files, output=None, *, fmt="csv", windows=False, resume
     Raises
     ------
     ~specgenre.filejobs.FileJobError
-        ``resume`` without a CSV file ``output``.
+        ``resume`` without a CSV or Parquet file ``output``; ``fmt="parquet"``
+        without an ``output`` path ending in ``.parquet``, or another ``fmt``
+        with one.
     """
     from .filejobs import FileJobError, FileJobReport
 
-    streamed = fmt == "csv" and isinstance(output, (str, os.PathLike))
+    streamed = fmt in ("csv", "parquet") and isinstance(output, (str, os.PathLike))
+    if (fmt == "parquet") != (streamed and os.fspath(output).lower().endswith(".parquet")):
+        raise FileJobError(f"the format {fmt} does not go with the output {output}: Parquet "
+                           "is written to a path ending in .parquet")
     if resume and not streamed:
-        raise FileJobError("resuming needs a CSV output file (-o FILE.csv)")
+        raise FileJobError("resuming needs a CSV or Parquet output (-o FILE.csv|.parquet)")
     if streamed:  # rows appended as files are judged
         return write_judgement_table(model, files, output, resume=resume, callback=callback,
                                      **kwargs)

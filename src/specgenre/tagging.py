@@ -3,8 +3,8 @@
 :func:`tag_files` gives each file's most likely tags
 (:func:`~specgenre.musicnn.top_tags` of the file at its own sample rate, as
 the official tagger reads it), here or on a Dask cluster;
-:func:`write_tag_table` appends them to a CSV file as they come, resumable
-after an interruption. ``specgenre tags`` is these functions.
+:func:`write_tag_table` appends them to a CSV (or Parquet) table as they
+come, resumable after an interruption. ``specgenre tags`` is these functions.
 """
 
 __all__ = ["tag_files", "write_tag_table"]
@@ -85,7 +85,9 @@ def write_tag_table(files, path, *, n=5, resume=False, callback=None, **kwargs):
     files : iterable of str or path-like
     path : str or path-like
         CSV file of columns ``file``, ``tag_1``, ``p_1``, ..., ``tag_<n>``,
-        ``p_<n>``, ``error``, ``file_size``, ``file_mtime_ns``.
+        ``p_<n>``, ``error``, ``file_size``, ``file_mtime_ns``; or, ending in
+        ``.parquet``, a folder of Parquet part files with these columns
+        (:class:`~specgenre.filejobs.ParquetTable`).
     n : int, default=5
         Tags per file.
     resume : bool, default=False
@@ -104,12 +106,13 @@ def write_tag_table(files, path, *, n=5, resume=False, callback=None, **kwargs):
     report : ~specgenre.filejobs.FileJobReport
         ``skipped`` lists ``(file, error)`` of the files that could not be tagged.
     """
-    from .filejobs import KEY_COLUMNS, CsvTable, FileJobReport, file_key
+    from .filejobs import KEY_COLUMNS, FileJobReport, file_key, open_table
 
     files = [str(f) for f in files]
     header = ["file", *(f"{c}_{k}" for k in range(1, n + 1) for c in ("tag", "p")), "error",
               *KEY_COLUMNS[1:]]
-    table = CsvTable.open(path, header, resume=resume, redo=lambda record: record["error"])
+    table = open_table(path, header, types={f"p_{k}": "float64" for k in range(1, n + 1)},
+                       resume=resume, redo=lambda record: record["error"])
     todo = [f for f in files if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
     keys, done = iter([file_key(f) for f in todo]), []
