@@ -115,6 +115,13 @@ API_SECTIONS = {
         "judge",
         "Judgement",
     ],
+    "Collections of any size: block by block, resumable, on a Dask cluster": [
+        "write_feature_table_files",
+        "predict_files",
+        "write_tag_table",
+        "write_embedding_table",
+        "map_file_blocks",
+    ],
     "Evaluation": [
         "evaluate_rows",
         "evaluate_row",

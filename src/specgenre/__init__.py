@@ -59,6 +59,12 @@ _LAZY = {
     "evaluate_rows": "evaluation",
     "format_table": "report",
     "write_results": "report",
+    # collections of any size: block by block, resumable, on a Dask cluster
+    "write_feature_table_files": "feature_table",
+    "predict_files": "judging",
+    "write_tag_table": "tagging",
+    "write_embedding_table": "embedding_table",
+    "map_file_blocks": "filejobs",
     # exploration
     "similar_tracks": "similarity",
     "plot_confusion_matrix": "plotting",
