@@ -12,6 +12,8 @@ size, not on the number of files::
                           resume=True)
 """
 
+import functools
+
 import numpy as np
 
 __all__ = ["embed_files", "embedding_columns", "write_embedding_table"]
@@ -169,7 +171,7 @@ def write_embedding_table(files, path, *, resume=False, callback=None, **kwargs)
         The official weights are not installed here (the table's columns are
         those of the layer, whose width the network tells).
     """
-    from .filejobs import KEY_COLUMNS, FileJobReport, file_key, open_table
+    from .filejobs import KEY_COLUMNS, FileJobReport, append_file_rows, open_table
 
     files = [str(f) for f in files]
     names = embedding_columns(**{k: kwargs[k] for k in ("model", "layer", "pooling",
@@ -179,24 +181,10 @@ def write_embedding_table(files, path, *, resume=False, callback=None, **kwargs)
                        redo=lambda record: record["error"])
     todo = [f for f in files if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
-    # keys taken before the files are read: a file changed meanwhile is redone on resume
-    keys, done = iter([file_key(f) for f in todo]), []
     size = kwargs.get("block_size") or (1 if kwargs.get("client") is None else 16)
-
-    def flush():
-        table.append([row for *_, row in done])
-        for file, vector, error, _ in done:
-            if error:
-                report.skipped.append((file, error))
-            if callback is not None:
-                callback(file, vector, error)
-        done.clear()
-
-    for file, vector, error in embed_files(todo, **kwargs):
-        cells = [""] * len(names) if vector is None else [str(v) for v in vector]
-        done.append((file, vector, error, [file, *cells, error, *next(keys)[1:]]))
-        if len(done) == size:
-            flush()
-    flush()
-    report.n_rows = table.n_rows
-    return report
+    results = (
+        (file, error,
+         [file, *([""] * len(names) if vector is None else [str(v) for v in vector]), error],
+         None if callback is None else functools.partial(callback, file, vector, error))
+        for file, vector, error in embed_files(todo, **kwargs))
+    return append_file_rows(table, todo, results, report, rows_per_append=size)

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from .errors import CollectionError
 
 __all__ = ["KEY_COLUMNS", "CsvTable", "FileJobError", "FileJobReport", "ParquetTable",
-           "add_job_arguments", "cluster", "connect", "file_key", "map_file_blocks", "open_table"]
+           "add_job_arguments", "append_file_rows", "cluster", "connect", "file_key",
+           "map_file_blocks", "open_table"]
 
 #: Columns keying each row to its file: path, size (bytes), modification time (ns).
 KEY_COLUMNS = ("file", "file_size", "file_mtime_ns")
@@ -174,6 +175,53 @@ def file_key(path):
     except OSError:
         return path, -1, -1
     return path, int(st.st_size), int(st.st_mtime_ns)
+
+
+def append_file_rows(table, todo, results, report, *, rows_per_append):
+    """Append one row per file of ``todo`` to ``table`` as its result comes.
+
+    The file keys are taken first, before ``results`` reads any file, so that
+    a file changed meanwhile is redone on resume.
+
+    Parameters
+    ----------
+    table : CsvTable or ParquetTable
+        The output (:func:`open_table`).
+    todo : list of str
+        The files still to do, in the order ``results`` yields them.
+    results : iterable of (str, str, list, callable or None)
+        ``(file, error, cells, after)`` per file: the row is ``cells``
+        followed by the file's size and modification time; a non-empty
+        ``error`` puts ``(file, error)`` in ``report.skipped``; ``after()``,
+        when given, is called once the row is written.
+    report : FileJobReport
+        Updated: ``skipped`` and ``n_rows``.
+    rows_per_append : int
+        Rows gathered before each append (the rows a crash may lose).
+
+    Returns
+    -------
+    report : FileJobReport
+    """
+    keys = iter([file_key(f) for f in todo])
+    pending = []
+
+    def flush():
+        table.append([row for row, _ in pending])
+        for _, after in pending:
+            if after is not None:
+                after()
+        pending.clear()
+
+    for file, error, cells, after in results:
+        if error:
+            report.skipped.append((file, error))
+        pending.append(([*cells, *next(keys)[1:]], after))
+        if len(pending) == rows_per_append:
+            flush()
+    flush()
+    report.n_rows = table.n_rows
+    return report
 
 
 def _same_file(a, b):

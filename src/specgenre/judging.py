@@ -15,6 +15,7 @@ by block, here or on a Dask cluster, and :func:`write_judgement_table` writes
 the verdicts to a CSV file as they come, resumable after an interruption.
 """
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -317,7 +318,7 @@ def write_judgement_table(model, files, path, *, max_seconds=None, short="pad",
         ``skipped`` lists ``(file, error)`` of the files that could not be
         judged (their rows hold the error).
     """
-    from .filejobs import FileJobReport, file_key, open_table
+    from .filejobs import FileJobReport, append_file_rows, open_table
 
     files = [str(f) for f in files]
     classes = [str(c) for c in model.classes]
@@ -328,26 +329,13 @@ def write_judgement_table(model, files, path, *, max_seconds=None, short="pad",
                        redo=lambda record: record["error"])
     todo = [f for f in files if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
-    keys, rows = iter([file_key(f) for f in todo]), []
     size = block_size or (1 if client is None else 16)
-    for j in judge_file_blocks(model, todo, max_seconds=max_seconds, short=short,
-                               block_size=size, client=client, progress=progress):
-        rows.append((j, [*j.as_record(classes).values(), *next(keys)[1:]]))
-        if len(rows) == size:
-            _flush_judgements(table, rows, report, callback)
-    _flush_judgements(table, rows, report, callback)
-    report.n_rows = table.n_rows
-    return report
-
-
-def _flush_judgements(table, rows, report, callback):
-    table.append([row for _, row in rows])
-    for j, _ in rows:
-        if j.error:
-            report.skipped.append((j.file, j.error))
-        if callback is not None:
-            callback(j)
-    rows.clear()
+    results = (
+        (j.file, j.error, list(j.as_record(classes).values()),
+         None if callback is None else functools.partial(callback, j))
+        for j in judge_file_blocks(model, todo, max_seconds=max_seconds, short=short,
+                                   block_size=size, client=client, progress=progress))
+    return append_file_rows(table, todo, results, report, rows_per_append=size)
 
 
 def predict_files(model, files, output=None, *, fmt="csv", windows=False, resume=False,

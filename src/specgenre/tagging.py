@@ -7,6 +7,8 @@ the official tagger reads it), here or on a Dask cluster;
 come, resumable after an interruption. ``specgenre tags`` is these functions.
 """
 
+import functools
+
 __all__ = ["tag_files", "write_tag_table"]
 
 
@@ -106,7 +108,7 @@ def write_tag_table(files, path, *, n=5, resume=False, callback=None, **kwargs):
     report : ~specgenre.filejobs.FileJobReport
         ``skipped`` lists ``(file, error)`` of the files that could not be tagged.
     """
-    from .filejobs import KEY_COLUMNS, FileJobReport, file_key, open_table
+    from .filejobs import KEY_COLUMNS, FileJobReport, append_file_rows, open_table
 
     files = [str(f) for f in files]
     header = ["file", *(f"{c}_{k}" for k in range(1, n + 1) for c in ("tag", "p")), "error",
@@ -115,23 +117,10 @@ def write_tag_table(files, path, *, n=5, resume=False, callback=None, **kwargs):
                        resume=resume, redo=lambda record: record["error"])
     todo = [f for f in files if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
-    keys, done = iter([file_key(f) for f in todo]), []
     size = kwargs.get("block_size") or (1 if kwargs.get("client") is None else 16)
-
-    def flush():
-        table.append([row for *_, row in done])
-        for file, tags, error, _ in done:
-            if error:
-                report.skipped.append((file, error))
-            if callback is not None:
-                callback(file, tags, error)
-        done.clear()
-
-    for file, tags, error in tag_files(todo, n=n, **kwargs):
-        cells = [v for t, p in tags for v in (t, repr(p))] or [""] * (2 * n)
-        done.append((file, tags, error, [file, *cells, error, *next(keys)[1:]]))
-        if len(done) == size:
-            flush()
-    flush()
-    report.n_rows = table.n_rows
-    return report
+    results = (
+        (file, error, [file, *([v for t, p in tags for v in (t, repr(p))] or [""] * (2 * n)),
+                       error],
+         None if callback is None else functools.partial(callback, file, tags, error))
+        for file, tags, error in tag_files(todo, n=n, **kwargs))
+    return append_file_rows(table, todo, results, report, rows_per_append=size)
