@@ -34,6 +34,23 @@ Usage::
 
     python benchmarks/bench_filejobs.py                       # 100 files, 2 rounds
     python benchmarks/bench_filejobs.py --n-files 200 --rounds 3 --block-size 8
+
+Memory (``--memory``): peak memory and wall time of the command
+``specgenre features DIR -o table.csv -q`` on each of ``--n-files`` files
+(the tracks of ``--data``, a folder of genre folders, linked again and again
+into genre folders), run here (``local``) and with ``--scheduler`` on a
+fresh :class:`~dask.distributed.LocalCluster` of 2 worker processes of one
+thread (``cluster``; started in a child process, not timed, same
+environment as above). A sampler reads every 0.2 s the resident memory of
+every process involved (the command and, on the cluster, the scheduler,
+nannies and workers) and every 2 s their proportional set size (PSS: shared
+pages split between the processes that map them, so the sum is the memory
+the job takes from the machine). Printed per run: the command's own peak
+RSS, the cluster's peak summed RSS, the peak of the summed RSS and of the
+summed PSS over all processes, wall time, CPU seconds of the command and of
+the cluster, and the load average before and after::
+
+    python benchmarks/bench_filejobs.py --memory --n-files 100 1000 10000
 """
 
 import os
@@ -44,10 +61,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from _tracks import repeated_tracks  # noqa: E402  (benchmarks/_tracks.py)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gtzan_dev"
 AUDIO = {".flac", ".wav", ".au", ".ogg"}
@@ -98,12 +120,159 @@ def _print(r):
           f"{r['cpu_workers']:11.1f} {r['load0']:6.2f} -> {r['load1']:5.2f}", flush=True)
 
 
+#: Child process of ``--memory``'s cluster route: a LocalCluster that prints its
+#: address and lives until its standard input closes.
+_CLUSTER = """
+import logging, sys, dask
+from distributed import LocalCluster
+with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, silence_logs=logging.ERROR)
+print(cluster.scheduler_address, flush=True)
+sys.stdin.read()
+cluster.close()
+"""
+
+
+class _Sampler(threading.Thread):
+    """Peak summed RSS / PSS of process trees, sampled until :meth:`stop`."""
+
+    def __init__(self, roots):
+        super().__init__(daemon=True)
+        self.roots, self.peaks, self._done = roots, {}, threading.Event()
+
+    def _trees(self):
+        import psutil
+
+        trees = {}
+        for name, pid in self.roots.items():
+            try:
+                root = psutil.Process(pid)
+                trees[name] = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                trees[name] = []
+        return trees
+
+    def _peak(self, key, value):
+        self.peaks[key] = max(self.peaks.get(key, 0), value)
+
+    def run(self):
+        import psutil
+
+        tick = 0
+        while not self._done.wait(0.2):
+            trees, total_rss, total_pss = self._trees(), 0, 0
+            for name, procs in trees.items():
+                rss = pss = 0
+                for proc in procs:
+                    try:
+                        rss += proc.memory_info().rss
+                        if tick % 10 == 0:
+                            pss += proc.memory_full_info().pss
+                    except (psutil.NoSuchProcess, psutil.AccessDenied):
+                        pass
+                self._peak(f"{name} rss", rss)
+                total_rss += rss
+                total_pss += pss
+            self._peak("rss", total_rss)
+            if tick % 10 == 0:
+                self._peak("pss", total_pss)
+            tick += 1
+
+    def stop(self):
+        self._done.set()
+        self.join()
+        return self.peaks
+
+
+def _tree_cpu(pid):
+    """CPU seconds used so far by process ``pid`` and its descendants."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _memory_run(route, folder, out, block_size):
+    """One ``specgenre features`` run over ``folder``, here or on a fresh 2-worker cluster."""
+    command = [sys.executable, "-c", "import sys; from specgenre.cli import main; "
+               "sys.exit(main())", "features", str(folder), "-o", str(out), "-q",
+               "--block-size", str(block_size)]
+    cluster = None
+    roots = {}
+    if route == "cluster":
+        cluster = subprocess.Popen([sys.executable, "-c", _CLUSTER], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+        address = cluster.stdout.readline().strip()
+        if not address.startswith("tcp://"):
+            raise SystemExit(f"the LocalCluster did not start: {address!r}")
+        command += ["--scheduler", address]
+        roots["cluster"] = cluster.pid
+        cluster_cpu0 = _tree_cpu(cluster.pid)
+    load0 = os.getloadavg()[0]
+    start = time.perf_counter()
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    roots["command"] = job.pid
+    sampler = _Sampler(roots)
+    sampler.start()
+    _, status, usage = os.wait4(job.pid, 0)
+    wall = time.perf_counter() - start
+    peaks = sampler.stop()
+    job.returncode = os.waitstatus_to_exitcode(status)
+    cluster_cpu = 0.0
+    if cluster is not None:
+        cluster_cpu = _tree_cpu(cluster.pid) - cluster_cpu0
+        cluster.stdin.close()
+        cluster.wait(timeout=60)
+    if job.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited with {job.returncode}")
+    return {"route": route, "command_rss": usage.ru_maxrss * 1024,
+            "cluster_rss": peaks.get("cluster rss", 0), "rss": peaks.get("rss", 0),
+            "pss": peaks.get("pss", 0), "wall": wall,
+            "cpu_command": usage.ru_utime + usage.ru_stime, "cpu_cluster": cluster_cpu,
+            "load0": load0, "load1": os.getloadavg()[0]}
+
+
+def memory_main(args):
+    gb = 1e9
+    print(f"specgenre features on the tracks of {args.data} repeated; block size "
+          f"{args.block_size} (local 64); {os.cpu_count()} cores, OMP_NUM_THREADS=1")
+    print(f"{'files':>6} {'route':<8}{'command RSS':>12}{'cluster RSS':>12}{'sum RSS':>9}"
+          f"{'sum PSS':>9}{'wall s':>9}{'CPU s':>8}{'cluster CPU s':>14}  load before -> after")
+    for n in args.n_files:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "tracks"
+            folder.mkdir()
+            repeated_tracks(args.data, n, folder)
+            for route in args.routes:
+                r = _memory_run(route, folder, Path(tmp) / f"{route}.csv",
+                                64 if route == "local" else args.block_size)
+                print(f"{n:>6} {route:<8}{r['command_rss'] / gb:>10.2f}GB"
+                      f"{r['cluster_rss'] / gb:>10.2f}GB{r['rss'] / gb:>7.2f}GB"
+                      f"{r['pss'] / gb:>7.2f}GB{r['wall']:>9.0f}{r['cpu_command']:>8.0f}"
+                      f"{r['cpu_cluster']:>14.0f}  {r['load0']:.2f} -> {r['load1']:.2f}",
+                      flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA),
                         help="folder of audio tracks (default: %(default)s)")
-    parser.add_argument("--n-files", type=int, default=100,
-                        help="files in the collection (default: %(default)s)")
+    parser.add_argument("--n-files", type=int, nargs="+", default=[100],
+                        help="files in the collection (--memory: one run per number; "
+                        "default: %(default)s)")
+    parser.add_argument("--memory", action="store_true",
+                        help="peak memory and wall time of 'specgenre features', here and on "
+                        "a LocalCluster")
+    parser.add_argument("--routes", nargs="+", choices=["local", "cluster"],
+                        default=["local", "cluster"], help="routes of --memory")
     parser.add_argument("--rounds", type=int, default=2,
                         help="runs of each route, alternating (default: %(default)s)")
     parser.add_argument("--block-size", type=int, default=8,
@@ -111,6 +280,11 @@ def main(argv=None):
     parser.add_argument("--dask-malloc-defaults", action="store_true",
                         help="start the workers with Dask's MALLOC_TRIM_THRESHOLD_=65536")
     args = parser.parse_args(argv)
+    if args.memory:
+        return memory_main(args)
+    if len(args.n_files) != 1:
+        parser.error("--n-files takes one number without --memory")
+    args.n_files = args.n_files[0]
 
     import dask
     from distributed import Client, LocalCluster

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _tracks import repeated_tracks  # benchmarks/_tracks.py
 
 from specgenre import make_genre_clips
 from specgenre.evaluation import evaluate_rows
@@ -50,19 +51,6 @@ ROWS = ["xgboost_30s", "xgboost_3s", "xgboost_3s_mv"]
 #: The rows of ``--memory``: XGBoost and the musicnn embeddings, 30 s and 3 s.
 MEMORY_ROWS = ["xgboost_30s", "xgboost_3s_mv", "musicnn_msd_svm_30s", "musicnn_msd_3s_mv",
                "musicnn_msd_3s_prob"]
-_AUDIO = {".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif", ".au"}
-
-
-def repeated_tracks(data, n, folder):
-    """Fill ``folder`` with ``n`` symbolic links to the tracks of ``data``, repeated."""
-    files = sorted(f for f in Path(data).expanduser().glob("*/*") if f.suffix.lower() in _AUDIO)
-    if not files:
-        raise SystemExit(f"--data {data}: no audio files in genre folders")
-    for i in range(n):
-        f = files[i % len(files)]
-        (Path(folder) / f.parent.name).mkdir(exist_ok=True)
-        (Path(folder) / f.parent.name / f"copy{i // len(files):03d}_{f.name}").symlink_to(
-            f.resolve())
 
 
 def measure(data, n, rows, cv):

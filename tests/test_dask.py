@@ -1,5 +1,7 @@
 """Scale-out: joblib's dask backend on a LocalCluster gives the same results as a local run."""
 
+import csv
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,47 @@ def test_grid_search_on_dask_equals_local(client, clips):
     assert remote.best_params_ == local.best_params_
     # the work really ran on the cluster's worker processes
     assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_reproduce_fits_its_folds_on_the_cluster_with_the_local_scores(client, clips,
+                                                                        tmp_path):
+    import torch
+
+    from specgenre.cli import main
+    from specgenre.evaluation import evaluate_rows
+
+    X, y = clips
+    rows = ["xgboost_30s", "xgboost_3s_mv", "cnn_30s_mel"]
+    params = {"n_estimators": 20, "max_epochs": 1, "valid_fraction": None}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' thread count: torch's sums are the same
+    try:
+        local = evaluate_rows(rows, X, y, cv=2, params=params)
+    finally:
+        torch.set_num_threads(threads)
+    with distributed.get_task_stream(client) as tasks:
+        remote = evaluate_rows(rows, X, y, cv=2, params=params, client=client)
+    fits = [t for t in tasks.data if t["key"].startswith("_fit_fold_timed")]
+    # 2 folds of each fitted row (xgboost_3s_mv's folds are fitted, xgboost_30s's too)
+    assert len(fits) == 6 and {t["worker"] for t in fits} == set(
+        client.scheduler_info()["workers"])
+    for a, b in zip(local, remote):
+        assert b.status == a.status == "ok", (b.row, b.message)
+        assert b.scores == a.scores and b.balanced_accuracy_scores == a.balanced_accuracy_scores
+        np.testing.assert_array_equal(b.predictions["y_pred"], a.predictions["y_pred"])
+        if a.predictions["proba"] is not None:
+            np.testing.assert_array_equal(b.predictions["proba"], a.predictions["proba"])
+        assert b.cpu_seconds > 0
+    # the CLI's --scheduler: the same results table and predictions
+    base = ["reproduce", "--rows", "xgboost_30s", "--param", "n_estimators=20",
+            "--n-per-genre", "3", "--duration", "4", "-q"]
+    scheduler = client.scheduler.address
+    assert main([*base, "--out", str(tmp_path / "here")]) == 0
+    assert main([*base, "--out", str(tmp_path / "there"), "--scheduler", scheduler]) == 0
+    for name in ("xgboost_30s/predictions.csv", "results.csv"):
+        with open(tmp_path / "here" / name) as a, open(tmp_path / "there" / name) as b:
+            here, there = list(csv.DictReader(a)), list(csv.DictReader(b))
+        for r in here + there:  # times differ; every other column is the same
+            for key in ("seconds", "cpu_seconds", "transform_seconds"):
+                r.pop(key, None)
+        assert here == there

@@ -420,6 +420,9 @@ def test_tags_cli_writes_and_resumes_the_tag_table(clips, tmp_path, capsys):
     printed = capsys.readouterr()
     assert _rows(out) == rows
     assert printed.out.count("\n") == 1 and printed.err.count("error: ") == 1
+    assert main(["tags", *clips, "--resume"]) == EXIT_USAGE  # nothing to go on with
+    assert capsys.readouterr().err.strip() == (
+        "specgenre tags: error: --resume goes on with the file of -o; give -o")
     # the Python function: the same tags, in Parquet
     pytest.importorskip("pyarrow")
     from specgenre.tagging import write_tag_table

@@ -139,7 +139,8 @@ def _cmd_reproduce(args):
     fold_jobs = args.fold_jobs if args.fold_jobs is not None else (-1 if synthetic else 1)
     results = evaluate_rows(rows, X, y, cv=cv, split=split, random_state=args.random_state,
                             n_jobs=args.n_jobs, fold_jobs=fold_jobs, params=row_params,
-                            progress=not args.quiet, track_ids=ids, callback=report)
+                            progress=not args.quiet, track_ids=ids, callback=report,
+                            client=args.scheduler)
     print(format_table(results))
     meta = {"data": source, "random_state": args.random_state,
             "wall time": f"{time.perf_counter() - start:.0f} s"}
@@ -189,7 +190,7 @@ def _cmd_predict(args):
             print(j.as_text(top=args.top, windows=args.windows), flush=True)
     rep = predict_files(model, args.files, output or sys.stdout, fmt=fmt, callback=show,
                         windows=args.windows, max_seconds=args.max_seconds, short=args.short,
-                        **args.job, progress=output is not None)
+                        **_job(args), progress=output is not None)
     if output:
         _log(f"wrote {rep.n_rows} result(s) to {output}")
     return EXIT_FAILED if rep.skipped else EXIT_OK
@@ -202,6 +203,8 @@ def _cmd_tags(args):
     n_tags = len(MUSICNN_TAGS[args.model])
     if not 1 <= args.top <= n_tags:
         raise UsageError(f"--top must be between 1 and {n_tags}; got {args.top}")
+    if args.resume and not args.output:
+        raise UsageError("--resume goes on with the file of -o; give -o")
 
     def show(path, tags, error):
         _log(f"error: {path}: {error}") if error else print(
@@ -209,7 +212,7 @@ def _cmd_tags(args):
     try:
         rep = write_tag_table(args.files, _output(args.output) if args.output else os.devnull,
                               n=args.top, callback=show, model=args.model, device=args.device,
-                              **args.job)
+                              **_job(args))
     except MusicnnWeightsNotFoundError as exc:
         raise UsageError(str(exc).strip().splitlines()[0]) from None
     return EXIT_FAILED if rep.skipped else EXIT_OK
@@ -222,8 +225,8 @@ def _cmd_features(args):
     music = _collection(args, min_genres=1)  # a table of features is not a classifier
     rep = write_feature_table_files(output, music.files, music.genres, music.track_ids,
                                     segment_seconds=args.segment_seconds, n_jobs=args.n_jobs,
-                                    **args.job, progress=not args.quiet)
-    _log(f"wrote {rep.n_rows} rows to {output}" + f" ({rep.n_resumed} files resumed)" * args.job["resume"])
+                                    **_job(args), progress=not args.quiet)
+    _log(f"wrote {rep.n_rows} rows to {output}" + f" ({rep.n_resumed} files resumed)" * args.resume)
     return _skipped_status(music.skipped + rep.skipped)
 
 
@@ -262,9 +265,30 @@ _WEIGHT_HELP = ("'balanced': weigh each genre by the inverse of its number of tr
                 "balanced for the rows beyond the study)")
 
 
+def _job_arguments(parser, *, block_size=None, output=None):
+    """A file job's --block-size and --resume (with ``output``) and --scheduler."""
+    if output is not None:
+        parser.add_argument(
+            "--block-size", type=int, default=block_size, metavar="N",
+            help="files read and processed at once: memory grows with it, not with the "
+                 f"number of files (default {block_size or '1, 16 on a cluster'})")
+        parser.add_argument(
+            "--resume", action="store_true",
+            help=f"go on with the {output} of an interrupted run: its files that have not "
+                 "changed since (size, modification time) are not done again")
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler (tcp://host:8786); " + (
+            "its workers read the files, so they must see the same paths" if output else
+            "the folds are fitted on its workers, which need specgenre"))
+
+
+def _job(args):
+    return {"block_size": args.block_size, "resume": args.resume, "client": args.scheduler}
+
+
 def build_parser():
     from . import __version__
-    from .filejobs import add_job_arguments
     from .study import RECOMMENDED_ROW
 
     p = argparse.ArgumentParser(
@@ -320,6 +344,7 @@ def build_parser():
                    help="folder for results.csv, results.md and the per-row files "
                         "(created; its parent must exist)")
     r.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
+    _job_arguments(r)
     r.set_defaults(func=_cmd_reproduce)
 
     t = sub.add_parser("train", help="fit one row on labelled audio and save the model",
@@ -385,7 +410,7 @@ def build_parser():
     q.add_argument("--trust", action="store_true",
                    help="also load a model file of specgenre 0.1 (a pickle: loading it "
                         "can run any code it holds; only for files from a trusted source)")
-    add_job_arguments(q, output="CSV or Parquet file -o")
+    _job_arguments(q, output="CSV or Parquet file -o")
     q.set_defaults(func=_cmd_predict)
 
     f = sub.add_parser("features", help="Kaggle-style 57-feature table of labelled audio")
@@ -397,7 +422,7 @@ def build_parser():
                    help="features of segments (3 for a features_3_sec-style table)")
     f.add_argument("--n-jobs", type=int, default=None, help=_JOBS_HELP)
     f.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
-    add_job_arguments(f, block_size=64, output="table -o")
+    _job_arguments(f, block_size=64, output="table -o")
     f.set_defaults(func=_cmd_features)
 
     g = sub.add_parser(
@@ -413,7 +438,7 @@ def build_parser():
     g.add_argument("--top", type=int, default=5, metavar="N", help="tags per file (default 5)")
     g.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     g.add_argument("-o", "--output", help="also write the tags to this CSV (or *.parquet) file")
-    add_job_arguments(g, output="CSV or Parquet file -o")
+    _job_arguments(g, output="CSV or Parquet file -o")
     g.set_defaults(func=_cmd_tags)
 
     w = sub.add_parser("rows", help="list the study's rows with their titles")

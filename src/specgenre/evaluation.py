@@ -493,6 +493,26 @@ def _fit_fold_timed(est, row, train, X_test, threads=None, tables=None):
     return out, time.process_time() - cpu, counts
 
 
+def _fit_on_cluster(client, est, row, folds):
+    """:func:`_fit_fold_timed` of each fold on the Dask cluster of ``client``, in order.
+
+    ``folds`` holds each fold's ``(train, X_test, tables)``; they are scattered
+    to the workers (one task per fold, all submitted at once). Each task caps
+    torch at the threads its worker has per task it gets (at least one).
+    """
+    slots = client.nthreads()
+    if not slots:
+        raise RuntimeError(f"the Dask cluster of {client.scheduler.address} has no workers")
+    per_worker = -(-len(folds) // len(slots))
+    threads = max(1, min(slots.values()) // per_worker)
+    futures = []
+    for train, X_test, tables in folds:
+        train, X_test, tables = client.scatter([train, X_test, tables], hash=False)
+        futures.append(client.submit(_fit_fold_timed, est, row, train, X_test, threads,
+                                     tables, pure=False))
+    return client.gather(futures)
+
+
 def _weights_needed(row, est):
     """The pretrained weights fitting ``est`` loads: ``[(kind, part)]``, kind "imagenet"/"musicnn".
 
@@ -540,11 +560,11 @@ class _Run:
     """State shared by the rows of one :func:`evaluate_rows` call."""
 
     def __init__(self, X, y, *, cv, split, random_state, n_jobs, params, progress,
-                 track_ids, cache, fold_jobs=None):
+                 track_ids, cache, fold_jobs=None, client=None):
         self.X, self.y = X, np.asarray(y)
         self.cv, self.split, self.random_state = cv, split, random_state
         self.n_jobs, self.params, self.progress = n_jobs, params, progress
-        self.fold_jobs = fold_jobs
+        self.fold_jobs, self.client = fold_jobs, client
         self.track_ids = (np.arange(len(self.y)) if track_ids is None
                           else np.asarray(track_ids))
         if len(self.track_ids) != len(self.y):
@@ -755,8 +775,9 @@ class _Run:
         fitted = self.fitted.get(key, []) if key is not None else []
         todo = [i for i in range(len(self.folds)) if i >= len(fitted)]
         workers = _fold_workers(self.fold_jobs, len(todo))
+        remote = self.client is not None and bool(todo)
         fits, data = {}, {}
-        if workers > 1:
+        if remote or workers > 1:
             from joblib import Parallel, delayed
 
             data = {i: self._fold_samples(row, i, items, cut is not None) for i in todo}
@@ -770,11 +791,14 @@ class _Run:
                 tables = self._handover(row, est, front, todo)
             else:
                 tables = {}
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            jobs = Parallel(n_jobs=workers, backend="loky")(
-                delayed(_fit_fold_timed)(est, row, data[i][0], data[i][1][0], threads,
-                                         tables.get(i))
-                for i in todo)
+            fold_args = [(data[i][0], data[i][1][0], tables.get(i)) for i in todo]
+            if remote:
+                jobs = _fit_on_cluster(self.client, est, row, fold_args)
+            else:
+                threads = max(1, (os.cpu_count() or 1) // workers)
+                jobs = Parallel(n_jobs=workers, backend="loky")(
+                    delayed(_fit_fold_timed)(est, row, train, X_test, threads, table)
+                    for train, X_test, table in fold_args)
             # CPU of the workers, which time.process_time() of this process leaves out
             result.cpu_seconds += sum(cpu for _, cpu, _ in jobs)
             if self.cache is not None:
@@ -821,7 +845,7 @@ class _Run:
 
 
 def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
-                 fold_jobs=None, params=None, progress=False, track_ids=None):
+                 fold_jobs=None, params=None, progress=False, track_ids=None, client=None):
     """Fit and score one row on waveforms.
 
     Parameters
@@ -857,6 +881,16 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
         predictions are those of ``None`` in a process with torch at the same
         thread count (torch's sums, hence a network's weights, can differ in
         the last bits between thread counts).
+    client : dask.distributed.Client or str, optional
+        Fit the folds on this Dask cluster instead (a client, or a scheduler's
+        address such as ``"tcp://10.0.0.5:8786"``, connected to and closed at
+        the end; ``fold_jobs`` is then ignored). As with ``fold_jobs``, the
+        front step runs here and each fold's training and test samples (or
+        front-step outputs) are sent to the workers, one task per fold, all
+        submitted at once; each task caps torch at its worker's threads per
+        task (at least one). The workers need specgenre, and the pretrained
+        weights of the rows that load them. The scores and predictions are
+        those of ``fold_jobs`` with the same torch thread count.
     params : dict or callable, optional
         Overrides of the row's estimator (see :func:`accepted_params`); keys
         the row does not take are left out (:attr:`RowResult.params` lists
@@ -875,7 +909,7 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     """
     return evaluate_rows([name], X, y, cv=cv, split=split, random_state=random_state,
                          n_jobs=n_jobs, fold_jobs=fold_jobs, params=params,
-                         progress=progress, track_ids=track_ids)[0]
+                         progress=progress, track_ids=track_ids, client=client)[0]
 
 
 def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
@@ -904,16 +938,24 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         differ).
     **kwargs
         ``cv``, ``split``, ``random_state``, ``n_jobs``, ``fold_jobs``,
-        ``params``, ``progress`` and ``track_ids`` of :func:`evaluate_row`. With a dict
-        ``params``, a key that none of the rows takes raises ``ValueError``.
+        ``params``, ``progress``, ``track_ids`` and ``client`` of
+        :func:`evaluate_row`. With a dict ``params``, a key that none of the
+        rows takes raises ``ValueError``. A scheduler's address as ``client``
+        is connected to once for all rows.
 
     Returns
     -------
     results : list of RowResult
         In the order of ``rows``.
     """
+    if isinstance(kwargs.get("client"), str):
+        from .filejobs import cluster
+
+        with cluster(kwargs.pop("client")) as client:
+            return evaluate_rows(rows, X, y, callback=callback, cache=cache, client=client,
+                                 **kwargs)
     kwargs.setdefault("cv", 5)
-    for key in ("split", "n_jobs", "fold_jobs", "params", "track_ids"):
+    for key in ("split", "n_jobs", "fold_jobs", "params", "track_ids", "client"):
         kwargs.setdefault(key, None)
     kwargs.setdefault("random_state", 0)
     kwargs.setdefault("progress", False)

@@ -23,7 +23,6 @@ the same files on every machine. The results are equal to a local run's:
 the same function runs on the same files.
 """
 
-import argparse
 import contextlib
 import csv
 import io
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 from .errors import CollectionError
 
 __all__ = ["KEY_COLUMNS", "CsvTable", "FileJobError", "FileJobReport", "ParquetTable",
-           "add_job_arguments", "append_file_rows", "cluster", "connect", "file_key",
+           "append_file_rows", "cluster", "connect", "file_key",
            "map_file_blocks", "open_table"]
 
 #: Columns keying each row to its file: path, size (bytes), modification time (ns).
@@ -118,44 +117,6 @@ def cluster(address=None):
         return
     with connect(address) as client:
         yield client
-
-
-class _JobOption(argparse.Action):
-    """Store an option's value under its name in the dict ``namespace.job``."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        value = True if self.nargs == 0 else values
-        namespace.job = {**namespace.job, self.dest: value}
-
-
-def add_job_arguments(parser, *, block_size=None, output="output file"):
-    """Add a file job's options to an :mod:`argparse` parser: ``--block-size``, ``--resume``,
-    ``--scheduler`` (``specgenre features``, ``predict`` and ``tags`` take them).
-
-    The parsed options are the dict ``args.job`` of the jobs' keyword arguments
-    ``block_size``, ``resume`` and ``client`` (the scheduler's address or None).
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-    block_size : int, optional
-        Default of ``--block-size`` (None: the job's own).
-    output : str, default="output file"
-        What ``--resume`` goes on with, in the help text.
-    """
-    parser.set_defaults(job={"block_size": block_size, "resume": False, "client": None})
-    parser.add_argument(
-        "--block-size", type=int, dest="block_size", action=_JobOption, metavar="N",
-        help=f"files read and processed at once: memory grows with it, not with the number "
-             f"of files (default {block_size or '1, 16 on a cluster'})")
-    parser.add_argument(
-        "--resume", dest="resume", action=_JobOption, nargs=0,
-        help=f"go on with the {output} of an interrupted run: its files that have not changed "
-             "since (size, modification time) are not done again")
-    parser.add_argument(
-        "--scheduler", metavar="ADDRESS", dest="client", action=_JobOption,
-        help="run on the Dask cluster of this scheduler (tcp://host:8786); its workers read "
-             "the files, so they must see the same paths")
 
 
 def file_key(path):
