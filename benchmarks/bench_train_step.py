@@ -8,7 +8,9 @@ round (``--rounds``), in this one process:
   stock modules build them (NCHW float32; for the CNN
   ``Conv-BN-ReLU-MaxPool`` x 4, global average pooling, dropout, linear;
   for ResNet18 torchvision's ``resnet18`` with a one-channel ``conv1``; for
-  musicnn the library's ``MusicnnModule`` on the official weights): AdamW,
+  musicnn the library's ``MusicnnModule`` on the official weights, its front
+  end as torch's ``Conv2d``, ``ReLU``, ``BatchNorm2d`` and ``amax``:
+  ``conv_as_matmul=False``): AdamW,
   one shuffled epoch over 90 % of the samples, then a forward pass over
   the other 10 % (eval mode, no gradients);
 * ``ours``: the estimator (``CNNClassifier``, ``ResNet18Classifier``,
@@ -90,7 +92,11 @@ def plain_module(net, n_classes=10):
     from specgenre.musicnn import load_musicnn
     from specgenre.musicnn._finetune import MusicnnModule
 
-    return MusicnnModule(load_musicnn("MSD_musicnn"), n_classes, dropout=0.5)
+    module = MusicnnModule(load_musicnn("MSD_musicnn"), n_classes, dropout=0.5)
+    for block in module.modules():
+        if hasattr(block, "conv_as_matmul"):  # the front end's stock Conv2d and amax
+            block.conv_as_matmul = False
+    return module
 
 
 def estimator(net, precision):

@@ -547,6 +547,53 @@ def test_frontend_inference_path_is_exact(one_torch_thread):
             torch.testing.assert_close(value, whole[name], rtol=1e-6, atol=1e-6)
 
 
+def test_frontend_training_path_equals_torch_layers(one_torch_thread):
+    """In training (batch statistics), the front end's convolutions as im2col products and
+    the maximum as ``max`` give the outputs and gradients of torch's Conv2d -> ReLU ->
+    BatchNorm2d -> amax (float64: to summation order), and close ones under bf16 autocast."""
+    torch.manual_seed(2)
+    net = build_musicnn("MSD_musicnn").double().train()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.normal_()  # both signs
+    for module in net.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.eval()  # the same output both ways
+    blocks = list(net.body.timbral) + list(net.body.temporal)
+    x = torch.rand(3, N_FRAMES, N_MELS, dtype=torch.float64)
+
+    def run(matmul, autocast=False):
+        for block in blocks:
+            block.conv_as_matmul = matmul
+        net.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = net(x)
+        (out["logits"].double() ** 2).sum().backward()
+        return out, {n: p.grad.clone() for n, p in net.named_parameters()}
+
+    try:
+        out_torch, grads_torch = run(False)
+        out_ours, grads_ours = run(True)
+        for name in ("timbral", "temporal", "penultimate", "logits"):
+            torch.testing.assert_close(out_ours[name], out_torch[name], rtol=1e-9, atol=1e-9)
+        for name, grad in grads_torch.items():
+            torch.testing.assert_close(grads_ours[name], grad, rtol=1e-7,
+                                       atol=1e-9 * float(grad.abs().max()), msg=name)
+        assert float(grads_ours["body.timbral.0.conv.weight"].abs().max()) > 0
+        net.float()
+        x = x.float()
+        exact, _ = run(False)
+        # bfloat16 rounds both ways; ours strays from float32 no more than torch's layers
+        for name in ("timbral", "temporal", "penultimate"):
+            errors = [float((run(matmul, autocast=True)[0][name] - exact[name]).detach()
+                            .abs().max()) for matmul in (False, True)]
+            assert errors[1] <= 1.5 * errors[0] + 1e-3, (name, errors)
+    finally:
+        for block in blocks:
+            del block.conv_as_matmul  # back to the class default
+
+
 def test_musicnn_any_length(one_torch_thread):
     net = build_musicnn("MSD_musicnn").eval()
     with torch.no_grad():

@@ -85,7 +85,12 @@ def _bn_relu_conv_max(block, x):
         # fine-tuning: keep less
         return chunked_conv_bn(x, conv, bn, "last", relu_first=True)
     if bn.training or bn.running_mean is None:
-        return bn(F.relu(conv(x))).amax(dim=3)
+        if not block.conv_as_matmul:
+            return bn(F.relu(conv(x))).amax(dim=3)
+        # batch statistics need the whole map; the maximum's gradient goes to one position
+        # (amax splits it between ties, which after ReLU are zeros whose gradient ReLU
+        # stops anyway): a scatter instead of amax's full-size mask, product and division
+        return bn(F.relu(_conv_one_channel(x, conv))).max(dim=3).values
     sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
     weight = conv.weight * sign[:, None, None, None]
     bias = conv.bias * sign
@@ -99,6 +104,30 @@ def _bn_relu_conv_max(block, x):
     z = z.to(x.dtype) * sign[:, None]
     return F.batch_norm(F.relu(z), bn.running_mean, bn.running_var, bn.weight, bn.bias,
                         False, 0.0, bn.eps)
+
+
+def _conv_one_channel(x, conv):
+    """``conv(x)`` of a one-channel ``x`` ``(B, 1, T, F)`` as im2col and one product per patch.
+
+    oneDNN's convolution of one input channel with musicnn's tall kernels (7 x 38,
+    7 x 67, 128 x 1, ...) is slow, its backward pass most of all. Here the windows
+    of ``x`` (:func:`torch.nn.functional.unfold`, ``(B, kt * kf, T' * F')``) are
+    multiplied by the ``(C, kt * kf)`` weights, so the forward and backward passes
+    are matrix products and ``unfold``/``fold`` (``benchmarks/bench_train_step.py
+    --net musicnn_finetune`` compares a fine-tuning epoch with torch's layers).
+    Under ``torch.autocast`` the windows are cut from the input already cast (half
+    the bytes) and the products run in the autocast dtype.
+    """
+    kind = x.device.type
+    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+    (kt, kf), (pt, pf) = conv.kernel_size, conv.padding
+    n_frames, n_bands = x.shape[2] + 2 * pt - kt + 1, x.shape[3] + 2 * pf - kf + 1
+    with torch.autocast(kind, enabled=False):
+        windows = F.unfold(x.to(dtype), (kt, kf), padding=(pt, pf))
+        weight = conv.weight.to(dtype).reshape(conv.out_channels, -1)
+        z = torch.baddbmm(conv.bias.to(dtype)[None, :, None],
+                          weight.expand(x.shape[0], -1, -1), windows)
+    return z.view(x.shape[0], conv.out_channels, n_frames, n_bands)
 
 
 # outputs per block of _conv_max_gemm's matrix product
@@ -183,6 +212,9 @@ class _TimbralBlock(nn.Module):
 
     #: in training, keep less for the backward pass (``chunked_conv_bn``)
     checkpointing = False
+    #: in training, the convolution as matrix products (``_conv_one_channel``); False:
+    #: torch's ``Conv2d``, ReLU, ``BatchNorm2d`` and ``amax`` as they are
+    conv_as_matmul = True
 
     def __init__(self, filters, k_freq):
         super().__init__()
@@ -198,6 +230,8 @@ class _TemporalBlock(nn.Module):
 
     #: in training, keep less for the backward pass (``chunked_conv_bn``)
     checkpointing = False
+    #: as :attr:`_TimbralBlock.conv_as_matmul`
+    conv_as_matmul = True
 
     def __init__(self, filters, k_time):
         super().__init__()
