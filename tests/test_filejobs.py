@@ -234,7 +234,7 @@ def test_dask_cluster_writes_the_local_table(music, tmp_path):
 
 
 @pytest.mark.slow  # the client waits 30 s for the scheduler
-def test_unreachable_scheduler_is_one_line(music, tmp_path, capsys):
+def test_unreachable_scheduler_is_one_line(music, tmp_path, capsys, monkeypatch):
     pytest.importorskip("dask.distributed")
     files, labels, _ = music
     listing = tmp_path / "music.csv"
@@ -243,6 +243,18 @@ def test_unreachable_scheduler_is_one_line(music, tmp_path, capsys):
                  "--scheduler", "tcp://127.0.0.1:9"]) == EXIT_USAGE
     err = capsys.readouterr().err.strip().splitlines()
     assert "tcp://127.0.0.1:9" in err[-1] and "Traceback" not in err[-1]
+    # reproduce says so before reading any audio (here waiting 2 s, not 30)
+    import functools
+
+    import specgenre.filejobs
+
+    monkeypatch.setattr(specgenre.filejobs, "connect",
+                        functools.partial(specgenre.filejobs.connect, timeout=2))
+    assert main(["reproduce", "--data", str(listing), "-q", "--out", str(tmp_path / "r"),
+                 "--scheduler", "tcp://127.0.0.1:9"]) == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("specgenre reproduce: error: cannot reach the "
+                                               "Dask scheduler at tcp://127.0.0.1:9")
 
 
 # ------------------------------------------------------------------ Parquet tables

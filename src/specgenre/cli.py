@@ -78,12 +78,15 @@ def _cmd_reproduce(args):
 
     from .collection import gtzan_filtered_split
     from .evaluation import check_params, evaluate_rows
+    from .filejobs import connect
     from .report import format_table, write_results
 
     rows = _rows(args.rows)  # every argument is checked before any audio is read
     if args.cv is not None and args.cv < 2:
         raise UsageError(f"--cv {args.cv}: cross-validation needs at least 2 folds")
     out = _output(args.out, folder=True)
+    if args.scheduler:  # an unreachable scheduler is said before any audio is read
+        connect(args.scheduler).close()
     user = dict(args.param)
     try:
         check_params(rows, user)
