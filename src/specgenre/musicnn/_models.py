@@ -116,7 +116,10 @@ def _conv_one_channel(x, conv):
     are matrix products and ``unfold``/``fold`` (``benchmarks/bench_train_step.py
     --net musicnn_finetune`` compares a fine-tuning epoch with torch's layers).
     Under ``torch.autocast`` the windows are cut from the input already cast (half
-    the bytes) and the products run in the autocast dtype.
+    the bytes) and the products run in the autocast dtype. The windows are kept
+    for the backward pass, where torch's convolution keeps only its input: more
+    memory (``checkpointing=True``, which ``specgenre train`` turns on, takes the
+    memory-saving path instead).
     """
     kind = x.device.type
     dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
