@@ -51,6 +51,12 @@ summed PSS over all processes, wall time, CPU seconds of the command and of
 the cluster, and the load average before and after::
 
     python benchmarks/bench_filejobs.py --memory --n-files 100 1000 10000
+
+Dask's workers sample the stack of their running task every 10 ms and keep
+the last 1000 one-second profiles (``distributed.admin.low-level-log-length``):
+for this job, with deep stacks, their memory grows for about 17 minutes and
+then stays. ``--no-worker-profile`` starts the cluster with the profiler off
+(``distributed.worker.profile.enabled: false``).
 """
 
 import os
@@ -125,7 +131,10 @@ def _print(r):
 _CLUSTER = """
 import logging, sys, dask
 from distributed import LocalCluster
-with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+config = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+if sys.argv[1] == "no-profile":
+    config["distributed.worker.profile.enabled"] = False
+with dask.config.set(config):
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None, silence_logs=logging.ERROR)
 print(cluster.scheduler_address, flush=True)
@@ -200,7 +209,7 @@ def _tree_cpu(pid):
     return total
 
 
-def _memory_run(route, folder, out, block_size):
+def _memory_run(route, folder, out, block_size, profile=True):
     """One ``specgenre features`` run over ``folder``, here or on a fresh 2-worker cluster."""
     command = [sys.executable, "-c", "import sys; from specgenre.cli import main; "
                "sys.exit(main())", "features", str(folder), "-o", str(out), "-q",
@@ -208,7 +217,8 @@ def _memory_run(route, folder, out, block_size):
     cluster = None
     roots = {}
     if route == "cluster":
-        cluster = subprocess.Popen([sys.executable, "-c", _CLUSTER], stdin=subprocess.PIPE,
+        cluster = subprocess.Popen([sys.executable, "-c", _CLUSTER,
+                                    "profile" if profile else "no-profile"], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, text=True)
         address = cluster.stdout.readline().strip()
         if not address.startswith("tcp://"):
@@ -253,7 +263,8 @@ def memory_main(args):
             repeated_tracks(args.data, n, folder)
             for route in args.routes:
                 r = _memory_run(route, folder, Path(tmp) / f"{route}.csv",
-                                64 if route == "local" else args.block_size)
+                                64 if route == "local" else args.block_size,
+                                profile=not args.no_worker_profile)
                 print(f"{n:>6} {route:<8}{r['command_rss'] / gb:>10.2f}GB"
                       f"{r['cluster_rss'] / gb:>10.2f}GB{r['rss'] / gb:>7.2f}GB"
                       f"{r['pss'] / gb:>7.2f}GB{r['wall']:>9.0f}{r['cpu_command']:>8.0f}"
@@ -271,6 +282,9 @@ def main(argv=None):
     parser.add_argument("--memory", action="store_true",
                         help="peak memory and wall time of 'specgenre features', here and on "
                         "a LocalCluster")
+    parser.add_argument("--no-worker-profile", action="store_true",
+                        help="--memory: start the cluster's workers without Dask's statistical "
+                        "profiler (distributed.worker.profile.enabled: false)")
     parser.add_argument("--routes", nargs="+", choices=["local", "cluster"],
                         default=["local", "cluster"], help="routes of --memory")
     parser.add_argument("--rounds", type=int, default=2,
