@@ -54,8 +54,8 @@ the cluster, and the load average before and after::
 
 Dask's workers sample the stack of their running task every 10 ms and keep
 the last 1000 one-second profiles (``distributed.admin.low-level-log-length``):
-for this job, with deep stacks, their memory grows for about 17 minutes and
-then stays. ``--no-worker-profile`` starts the cluster with the profiler off
+for this job, with deep stacks, their memory grows for about 17 minutes
+(then the queue is full). ``--no-worker-profile`` starts the cluster with the profiler off
 (``distributed.worker.profile.enabled: false``).
 """
 
