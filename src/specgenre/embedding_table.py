@@ -115,7 +115,7 @@ def embed_files(files, *, model="MSD_musicnn", layer="max_pool", pooling="mean",
         The official weights are not installed.
     """
     from ._validation import validate_params
-    from .filejobs import map_file_blocks
+    from .filejobs import _per_file_block_size, map_file_blocks
     from .musicnn import MusicnnEmbedding, musicnn_layers
 
     files = [str(f) for f in files]
@@ -125,7 +125,7 @@ def embed_files(files, *, model="MSD_musicnn", layer="max_pool", pooling="mean",
         raise ValueError(f"layer {layer!r} is not an output of {model}; choose one of "
                          f"{list(musicnn_layers(model))}.")
     blocks = map_file_blocks(_embed_block, files, args=(settings, max_seconds),
-                             block_size=block_size or (1 if client is None else 16),
+                             block_size=_per_file_block_size(block_size, client),
                              client=client, progress=progress, desc="embedding")
     pos = 0
     for _, results in blocks:
@@ -171,7 +171,13 @@ def write_embedding_table(files, path, *, resume=False, callback=None, **kwargs)
         The official weights are not installed here (the table's columns are
         those of the layer, whose width the network tells).
     """
-    from .filejobs import KEY_COLUMNS, FileJobReport, append_file_rows, open_table
+    from .filejobs import (
+        KEY_COLUMNS,
+        FileJobReport,
+        _per_file_block_size,
+        append_file_rows,
+        open_table,
+    )
 
     files = [str(f) for f in files]
     names = embedding_columns(**{k: kwargs[k] for k in ("model", "layer", "pooling",
@@ -181,7 +187,7 @@ def write_embedding_table(files, path, *, resume=False, callback=None, **kwargs)
                        redo=lambda record: record["error"])
     todo = [f for f in files if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
-    size = kwargs.get("block_size") or (1 if kwargs.get("client") is None else 16)
+    size = _per_file_block_size(kwargs.get("block_size"), kwargs.get("client"))
     results = (
         (file, error,
          [file, *([""] * len(names) if vector is None else [str(v) for v in vector]), error],

@@ -138,6 +138,12 @@ def file_key(path):
     return path, int(st.st_size), int(st.st_mtime_ns)
 
 
+def _per_file_block_size(block_size, client):
+    """``block_size``, or the default of the jobs that read one file at a time
+    (``predict``, ``tags``, embeddings): 1 file here, 16 on a cluster."""
+    return block_size or (1 if client is None else 16)
+
+
 def append_file_rows(table, todo, results, report, *, rows_per_append):
     """Append one row per file of ``todo`` to ``table`` as its result comes.
 

@@ -273,10 +273,10 @@ def judge_file_blocks(model, files, *, max_seconds=None, short="pad", block_size
         One per file, in order (its ``file`` as given); a file that could not
         be read or judged has ``error`` set.
     """
-    from .filejobs import map_file_blocks
+    from .filejobs import _per_file_block_size, map_file_blocks
 
     files = [str(f) for f in files]
-    block_size = block_size or (1 if client is None else 16)
+    block_size = _per_file_block_size(block_size, client)
     blocks = map_file_blocks(_judge_block, files, args=(model, max_seconds, short),
                              block_size=block_size, client=client, progress=progress,
                              desc="judging")
@@ -318,7 +318,7 @@ def write_judgement_table(model, files, path, *, max_seconds=None, short="pad",
         ``skipped`` lists ``(file, error)`` of the files that could not be
         judged (their rows hold the error).
     """
-    from .filejobs import FileJobReport, append_file_rows, open_table
+    from .filejobs import FileJobReport, _per_file_block_size, append_file_rows, open_table
 
     files = [str(f) for f in files]
     classes = [str(c) for c in model.classes]
@@ -329,7 +329,7 @@ def write_judgement_table(model, files, path, *, max_seconds=None, short="pad",
                        redo=lambda record: record["error"])
     todo = [f for f in files if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
-    size = block_size or (1 if client is None else 16)
+    size = _per_file_block_size(block_size, client)
     results = (
         (j.file, j.error, list(j.as_record(classes).values()),
          None if callback is None else functools.partial(callback, j))

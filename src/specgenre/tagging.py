@@ -66,11 +66,11 @@ def tag_files(files, *, model="MSD_musicnn", n=5, device="cpu", block_size=None,
     MusicnnWeightsNotFoundError
         The official weights are not installed.
     """
-    from .filejobs import map_file_blocks
+    from .filejobs import _per_file_block_size, map_file_blocks
 
     files = [str(f) for f in files]
     blocks = map_file_blocks(_tag_block, files, args=(model, n, device),
-                             block_size=block_size or (1 if client is None else 16),
+                             block_size=_per_file_block_size(block_size, client),
                              client=client, progress=progress, desc="tagging")
     pos = 0
     for _, results in blocks:
@@ -108,7 +108,13 @@ def write_tag_table(files, path, *, n=5, resume=False, callback=None, **kwargs):
     report : ~specgenre.filejobs.FileJobReport
         ``skipped`` lists ``(file, error)`` of the files that could not be tagged.
     """
-    from .filejobs import KEY_COLUMNS, FileJobReport, append_file_rows, open_table
+    from .filejobs import (
+        KEY_COLUMNS,
+        FileJobReport,
+        _per_file_block_size,
+        append_file_rows,
+        open_table,
+    )
 
     files = [str(f) for f in files]
     header = ["file", *(f"{c}_{k}" for k in range(1, n + 1) for c in ("tag", "p")), "error",
@@ -117,7 +123,7 @@ def write_tag_table(files, path, *, n=5, resume=False, callback=None, **kwargs):
                        resume=resume, redo=lambda record: record["error"])
     todo = [f for f in files if not table.is_done(f)]
     report = FileJobReport(len(files), n_resumed=len(files) - len(todo))
-    size = kwargs.get("block_size") or (1 if kwargs.get("client") is None else 16)
+    size = _per_file_block_size(kwargs.get("block_size"), kwargs.get("client"))
     results = (
         (file, error, [file, *([v for t, p in tags for v in (t, repr(p))] or [""] * (2 * n)),
                        error],
