@@ -55,7 +55,8 @@ the cluster, and the load average before and after::
 Dask's workers sample the stack of their running task every 10 ms and keep
 the last 1000 one-second profiles (``distributed.admin.low-level-log-length``):
 for this job, with deep stacks, their memory grows for about 17 minutes
-(then the queue is full). ``--no-worker-profile`` starts the cluster with the profiler off
+(then the queue is full). ``--no-worker-profile`` starts the cluster with
+the profiler off
 (``distributed.worker.profile.enabled: false``).
 """
 
@@ -150,18 +151,6 @@ class _Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.roots, self.peaks, self._done = roots, {}, threading.Event()
 
-    def _trees(self):
-        import psutil
-
-        trees = {}
-        for name, pid in self.roots.items():
-            try:
-                root = psutil.Process(pid)
-                trees[name] = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                trees[name] = []
-        return trees
-
     def _peak(self, key, value):
         self.peaks[key] = max(self.peaks.get(key, 0), value)
 
@@ -170,10 +159,10 @@ class _Sampler(threading.Thread):
 
         tick = 0
         while not self._done.wait(0.2):
-            trees, total_rss, total_pss = self._trees(), 0, 0
-            for name, procs in trees.items():
+            total_rss = total_pss = 0
+            for name, pid in self.roots.items():
                 rss = pss = 0
-                for proc in procs:
+                for proc in _tree(pid):
                     try:
                         rss += proc.memory_info().rss
                         if tick % 10 == 0:
@@ -194,13 +183,23 @@ class _Sampler(threading.Thread):
         return self.peaks
 
 
+def _tree(pid):
+    """Process ``pid`` and its descendants (none if it has ended)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def _tree_cpu(pid):
     """CPU seconds used so far by process ``pid`` and its descendants."""
     import psutil
 
-    root = psutil.Process(pid)
     total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
+    for proc in _tree(pid):
         try:
             t = proc.cpu_times()
             total += t.user + t.system
