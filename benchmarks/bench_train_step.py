@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 #: network -> (input shape, default number of samples)
 SHAPES = {
     "cnn_30s_mel": ((1, 128, 1292), 96),
-    "resnet18_30s_mel": ((1, 128, 1292), 48),
+    "resnet18_30s_mel": ((1, 128, 1292), 96),  # 10-fold split: >= 10 per class
     "resnet18_3s_db": ((1, 513, 130), 192),
     "musicnn_finetune": ((1, 96, 187), 192),
 }

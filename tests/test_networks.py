@@ -736,6 +736,21 @@ def test_precision_auto_is_bf16_where_the_cpu_has_it():
         tiny_cnn(precision="fp16").fit(X, y)
 
 
+@pytest.mark.parametrize("module", ["cnn", "resnet"])
+def test_first_layer_runs_channels_last_on_one_channel_input(module):
+    # A one-channel NCHW input counts as channels-last contiguous, and oneDNN then
+    # gave the first convolution an NCHW output: its batch norm and pooling ran
+    # 4-6x slower. The first batch norm must see channels as the innermost axis.
+    from specgenre.networks._modules import ResNet18Module, SpectrogramCNN
+
+    net = SpectrogramCNN(3, channels=(4, 8)) if module == "cnn" else ResNet18Module(3)
+    first_bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    first_bn.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
+    net.train()(torch.empty(2, 1, 40, 30).uniform_(-80.0, 0.0))
+    assert seen[0].stride(1) == 1 and seen[0].shape[1] > 1
+
+
 @pytest.mark.parametrize("cls", [CNNClassifier, ResNet18Classifier])
 def test_bf16_learns_and_predicts_as_float32_up_to_its_round_off(cls):
     X, y = make_spectrograms(n=48, n_classes=3)

@@ -103,12 +103,18 @@ def test_grayscale_conv_equals_three_channel_conv(shape, db_range):
         rtol=1e-5, atol=1e-3)
 
 
-def test_grayscale_conv_gradients_match():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_grayscale_conv_gradients_match(channels_last):
+    from specgenre.networks._modules import _channels_last
+
     torch.manual_seed(2)
     conv = torch.nn.Conv2d(3, 4, kernel_size=3, stride=1, padding=1, bias=True)
     gray = GrayscaleConv2d(conv, *imagenet_input_affine((-80.0, 0.0)))
     x = torch.empty(2, 1, 6, 9).uniform_(-80, 0)
-    gray(x).square().sum().backward()
+    # channels-last, the output's batch-summed gradient takes _AddOverBatch's NHWC route
+    out = gray(_channels_last(x) if channels_last else x)
+    assert (out.stride(1) == 1) == channels_last
+    out.square().sum().backward()
     g1 = conv.weight.grad.clone()
     conv.weight.grad = None
     conv(reference_input(x)).square().sum().backward()
