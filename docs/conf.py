@@ -107,6 +107,7 @@ API_SECTIONS = {
     "Your music: collections, training, model files, judging songs": [
         "load_collection",
         "Collection",
+        "Waveforms",
         "train_row",
         "TrainedModel",
         "save_model",

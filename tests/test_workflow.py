@@ -95,6 +95,51 @@ def test_a_file_too_short_to_decode_is_skipped_when_decoded(music):
     assert len(X) == 7 and coll.skipped[0][0].endswith("intro.flac")
 
 
+def test_lazy_waveforms_decode_what_they_are_indexed_by_as_load_does(music):
+    from specgenre.collection import Waveforms
+
+    _write(music / "jazz" / "intro.flac", _tone(220, 2))  # unreadable when decoded
+    with pytest.warns(SkippedFileWarning, match="intro.flac"):
+        X, y, ids = load_collection(music).load()
+    with pytest.warns(SkippedFileWarning, match="intro.flac"):
+        W, y_lazy, ids_lazy = load_collection(music).load(lazy=True)
+    assert isinstance(W, Waveforms) and "decoded when indexed" in repr(W)
+    assert W.shape == X.shape and len(W) == len(X) and W.dtype == X.dtype and W.ndim == 2
+    assert y_lazy.tolist() == y.tolist() and ids_lazy.tolist() == ids.tolist()
+    for key in (2, -1, slice(1, 5), slice(None, None, 3), np.array([4, 0, 4]),
+                [1, 2], np.arange(len(X)) % 2 == 0, (slice(0, 2), slice(10, 20)), (3, 7)):
+        np.testing.assert_array_equal(W[key], X[key])
+    np.testing.assert_array_equal(np.asarray(W), X)
+    with pytest.raises(TypeError, match="indexed by an integer"):
+        W["jazz"]
+    # a track changed after it was found readable: named, not a traceback of the decoder
+    victim = W.files[1]
+    with open(victim, "wb") as f:
+        f.write(b"fLaC but nothing else")
+    with pytest.raises(CollectionError, match="no longer readable") as exc:
+        W[:3]
+    assert str(victim) in str(exc.value)
+
+
+def test_evaluation_gives_the_same_results_from_lazy_waveforms(music):
+    from specgenre import evaluate_rows
+
+    for k in range(3, 6):  # 3 folds of 2 genres
+        _write(music / "jazz" / f"more {k}.flac", _tone(230 + 5 * k, 30, k))
+    X, y, ids = load_collection(music).load()
+    W = load_collection(music).load(lazy=True)[0]
+    rows = ["xgboost_30s", "xgboost_3s_mv"]
+    params = {"n_estimators": 5}
+    eager = evaluate_rows(rows, X, y, cv=3, track_ids=ids, params=params)
+    lazy = evaluate_rows(rows, W, y, cv=3, track_ids=ids, params=params)
+    for a, b in zip(eager, lazy, strict=True):
+        assert a.status == b.status == "ok"
+        assert a.scores == b.scores
+        assert a.predictions.keys() == b.predictions.keys()
+        for k in a.predictions:
+            np.testing.assert_array_equal(a.predictions[k], b.predictions[k])
+
+
 @pytest.mark.parametrize("what, words", [
     ("missing", "no such folder"), ("audio", "is a file, not a folder"),
     ("one genre", "found only the genre"), ("no genre folders", "no audio file in genre"),

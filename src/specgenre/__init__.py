@@ -46,6 +46,7 @@ _LAZY = {
     "RECOMMENDED_ROW": "study",
     # workflow: collections of files, training, model files, judging songs, evaluation
     "Collection": "collection",
+    "Waveforms": "collection",
     "load_collection": "collection",
     "load_audio_folder": "datasets",
     "TrainedModel": "training",

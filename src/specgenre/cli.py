@@ -119,7 +119,7 @@ def _cmd_reproduce(args):
     else:
         music = _collection(args, split=("train", "valid", "test") if args.split == "filtered"
                             else None)
-        X, y, ids = music.load(n_jobs=args.n_jobs, progress=not args.quiet)
+        X, y, ids = music.load(n_jobs=args.n_jobs, progress=not args.quiet, lazy=True)
         skipped = music.skipped
         split = gtzan_filtered_split(ids) if args.split == "filtered" else None
         cv, source = args.cv or GTZAN_CV, f"{args.data} ({len(y)} readable tracks)"

@@ -852,8 +852,13 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     ----------
     name : str
         A key of :data:`~specgenre.study.ALL_ROWS`.
-    X : ndarray of shape (n_clips, n_samples)
-        Waveforms at 22050 Hz.
+    X : ndarray of shape (n_clips, n_samples), or Waveforms
+        Waveforms at 22050 Hz. A :class:`~specgenre.Waveforms`
+        (``Collection.load(lazy=True)``, what ``specgenre reproduce`` passes)
+        decodes the clips when they are needed instead of holding them all:
+        once per front-step setting, block by block, for the rows whose front
+        step is cached, and once per fold for the others. The results are
+        the same.
     y : array-like of shape (n_clips,)
         Genres.
     cv : int, default=5
