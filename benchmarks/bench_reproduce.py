@@ -27,8 +27,8 @@ until there are N: every track is decoded as often as it appears (reproduce
 holds no waveforms beside what a step is given: ``Collection.load(lazy=True)``),
 so the memory is that of N tracks, but the cache computes the front step of a
 repeated track once, so the time is not that of N distinct tracks (and the
-scores mean nothing). ``--max-epochs`` is passed on to reproduce (for the
-network rows)::
+scores mean nothing). ``--max-epochs`` and ``--memory-saving`` are passed on
+to reproduce (for the network rows)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_reproduce.py --memory \
         --data ../shared/data/gtzan_dev --n-tracks 51 340 1000
@@ -55,7 +55,7 @@ MEMORY_ROWS = ["xgboost_30s", "xgboost_3s_mv", "musicnn_msd_svm_30s", "musicnn_m
                "musicnn_msd_3s_prob"]
 
 
-def measure(data, n, rows, cv, max_epochs=None):
+def measure(data, n, rows, cv, max_epochs=None, memory_saving=False):
     """Run ``specgenre reproduce`` on ``n`` repeated tracks: (peak GB, wall s, CPU s, loads)."""
     with tempfile.TemporaryDirectory() as tmp:
         tracks = Path(tmp) / "tracks"
@@ -66,6 +66,8 @@ def measure(data, n, rows, cv, max_epochs=None):
                    "--cv", str(cv), "-q", "--out", str(Path(tmp) / "out")]
         if max_epochs is not None:
             command += ["--max-epochs", str(max_epochs)]
+        if memory_saving:
+            command += ["--memory-saving"]
         load = os.getloadavg()[0]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -80,12 +82,14 @@ def measure(data, n, rows, cv, max_epochs=None):
 
 def memory_main(args):
     epochs = "" if args.max_epochs is None else f" --max-epochs {args.max_epochs}"
+    epochs += " --memory-saving" if args.memory_saving else ""
     print(f"specgenre reproduce --rows {' '.join(args.rows)} --cv {args.cv}{epochs} on the tracks "
           f"of {args.data} repeated; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
           f"{os.cpu_count()} cores")
     print(f"{'tracks':>7}{'peak RSS GB':>13}{'wall s':>9}{'CPU s':>9}{'load before/after':>19}")
     for n in sorted(args.n_tracks):
-        peak, wall, cpu, (l0, l1) = measure(args.data, n, args.rows, args.cv, args.max_epochs)
+        peak, wall, cpu, (l0, l1) = measure(args.data, n, args.rows, args.cv, args.max_epochs,
+                                            args.memory_saving)
         print(f"{n:>7}{peak:>13.2f}{wall:>9.0f}{cpu:>9.0f}{l0:>12.1f} / {l1:.1f}", flush=True)
 
 
@@ -110,6 +114,8 @@ def main(argv=None):
                    help="tracks per --memory run (default 51 340)")
     p.add_argument("--rows", nargs="+", default=MEMORY_ROWS, help="rows of --memory")
     p.add_argument("--max-epochs", type=int, help="passed on to reproduce (--memory)")
+    p.add_argument("--memory-saving", action="store_true",
+                   help="passed on to reproduce (--memory)")
     args = p.parse_args(argv)
     if args.memory:
         if args.data is None:

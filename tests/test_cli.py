@@ -202,3 +202,23 @@ def test_features_writes_a_kaggle_style_table(tmp_path):
     assert len(rows[0]) == 63 and len(rows) == 1 + 2 * 2
     assert rows[1][0] == "jazz.00000.0.wav" and rows[2][0] == "jazz.00000.1.wav"
     assert rows[3][-4] == "rock" and rows[3][-3].endswith("rock.00000.wav")
+
+
+def test_reproduce_can_fit_the_networks_as_train_does(tmp_path):
+    # --memory-saving: float16 spectrograms and checkpointing, recorded with each row's params
+    out = tmp_path / "res"
+    code = main(["reproduce", "--rows", "cnn_30s_mel", "resnet18_scratch_3s_prob_db",
+                 "xgboost_30s", "--memory-saving", "--n-per-genre", "2", "--duration", "6",
+                 "--cv", "2", "--max-epochs", "1", "--param", "batch_size=8", "-q",
+                 "-o", str(out)])
+    assert code == EXIT_OK
+    rows = {r["row"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    assert {r["status"] for r in rows.values()} == {"ok"}
+    overrides = next(line for line in (out / "results.md").read_text().splitlines()
+                     if line.startswith("- overrides:"))
+    assert "cnn__checkpointing=True (cnn_30s_mel)" in overrides
+    assert "spectrogram__dtype='float16' (cnn_30s_mel)" in overrides
+    assert "estimator__resnet18__checkpointing=True (resnet18_scratch_3s_prob_db)" in overrides
+    assert ("estimator__spectrogram__dtype='float16' (resnet18_scratch_3s_prob_db)"
+            in overrides)
+    assert "xgboost_30s" not in overrides

@@ -81,7 +81,7 @@ def test_no_import_cycle():
 def test_the_cli_is_on_top_and_thin():
     graph = _graph()
     assert not [m for m, deps in graph.items() if "specgenre.cli" in deps]
-    # its parser (file jobs' options included, 25 lines) and one short function per
-    # subcommand; the work is the library's
+    # its parser (file jobs' options included, 25 lines; reproduce's --memory-saving, 3)
+    # and one short function per subcommand; the work is the library's
     lines = (PACKAGE / "cli.py").read_text().splitlines()
-    assert len(lines) <= 480, f"cli.py has {len(lines)} lines"
+    assert len(lines) <= 485, f"cli.py has {len(lines)} lines"

@@ -143,7 +143,7 @@ def _cmd_reproduce(args):
     results = evaluate_rows(rows, X, y, cv=cv, split=split, random_state=args.random_state,
                             n_jobs=args.n_jobs, fold_jobs=fold_jobs, params=row_params,
                             progress=not args.quiet, track_ids=ids, callback=report,
-                            client=args.scheduler)
+                            client=args.scheduler, memory_saving=args.memory_saving)
     print(format_table(results))
     meta = {"data": source, "random_state": args.random_state,
             "wall time": f"{time.perf_counter() - start:.0f} s"}
@@ -342,6 +342,9 @@ def build_parser():
                         "of the cores as torch threads (-1: all cores; default -1 on "
                         "synthetic data, 1 with --data, where each process holds a copy of "
                         "the folds' spectrograms or features)")
+    r.add_argument("--memory-saving", action="store_true",
+                   help="fit the networks as 'specgenre train' does (float16 spectrograms, "
+                        "checkpointing): less memory, more compute, figures within round-off")
     r.add_argument("--random-state", type=int, default=0, help="seed of folds and models")
     r.add_argument("-o", "--out", default="results",
                    help="folder for results.csv, results.md and the per-row files "

@@ -560,8 +560,9 @@ class _Run:
     """State shared by the rows of one :func:`evaluate_rows` call."""
 
     def __init__(self, X, y, *, cv, split, random_state, n_jobs, params, progress,
-                 track_ids, cache, fold_jobs=None, client=None):
+                 track_ids, cache, fold_jobs=None, client=None, memory_saving=False):
         self.X, self.y = X, np.asarray(y)
+        self.memory_saving = memory_saving
         self.cv, self.split, self.random_state = cv, split, random_state
         self.n_jobs, self.params, self.progress = n_jobs, params, progress
         self.fold_jobs, self.client = fold_jobs, client
@@ -583,6 +584,12 @@ class _Run:
         accepted = accepted_params(name)
         applied = {k: v for k, v in params.items() if k in accepted}
         est = make_row(name, random_state=self.random_state, n_jobs=self.n_jobs, **applied)
+        if self.memory_saving:  # recorded with the row's parameters
+            from .training import memory_saving
+
+            applied.update((k, v) for k, v in memory_saving(est).get_params().items()
+                           if k.rsplit("__", 1)[-1] == "checkpointing"
+                           or k.endswith("spectrogram__dtype"))
         return est, applied
 
     def front_setting(self, name, est):
@@ -845,7 +852,8 @@ class _Run:
 
 
 def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
-                 fold_jobs=None, params=None, progress=False, track_ids=None, client=None):
+                 fold_jobs=None, params=None, progress=False, track_ids=None, client=None,
+                 memory_saving=False):
     """Fit and score one row on waveforms.
 
     Parameters
@@ -907,6 +915,12 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     track_ids : array-like of shape (n_clips,), optional
         Track of each clip, written with the out-of-fold predictions (default:
         positions, one track per clip).
+    memory_saving : bool, default=False
+        Fit the networks as ``specgenre train`` does
+        (:func:`~specgenre.training.memory_saving`): float16 spectrograms and
+        ``checkpointing=True``, for less memory and more compute. The models
+        differ from the row's by float round-off and the float16 rounding of
+        the spectrograms, so the figures may differ slightly.
 
     Returns
     -------
@@ -914,7 +928,8 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     """
     return evaluate_rows([name], X, y, cv=cv, split=split, random_state=random_state,
                          n_jobs=n_jobs, fold_jobs=fold_jobs, params=params,
-                         progress=progress, track_ids=track_ids, client=client)[0]
+                         progress=progress, track_ids=track_ids, client=client,
+                         memory_saving=memory_saving)[0]
 
 
 def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
@@ -943,8 +958,8 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         differ).
     **kwargs
         ``cv``, ``split``, ``random_state``, ``n_jobs``, ``fold_jobs``,
-        ``params``, ``progress``, ``track_ids`` and ``client`` of
-        :func:`evaluate_row`. With a dict ``params``, a key that none of the
+        ``params``, ``progress``, ``track_ids``, ``client`` and
+        ``memory_saving`` of :func:`evaluate_row`. With a dict ``params``, a key that none of the
         rows takes raises ``ValueError``. A scheduler's address as ``client``
         is connected to once for all rows.
 
@@ -962,6 +977,7 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
     kwargs.setdefault("cv", 5)
     for key in ("split", "n_jobs", "fold_jobs", "params", "track_ids", "client"):
         kwargs.setdefault(key, None)
+    kwargs.setdefault("memory_saving", False)
     kwargs.setdefault("random_state", 0)
     kwargs.setdefault("progress", False)
     rows = list(rows)
