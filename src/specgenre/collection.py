@@ -2,8 +2,9 @@
 
 A :class:`Collection` is the list of a user's tracks and their genres, not yet
 decoded. :func:`load_collection` finds it; :meth:`Collection.load` decodes it
-into equal-length waveforms (for :func:`~specgenre.evaluation.evaluate_rows`)
-and :meth:`Collection.blocks` decodes it block by block (for
+into equal-length waveforms (for :func:`~specgenre.evaluation.evaluate_rows`),
+or with ``lazy=True`` into :class:`Waveforms`, which decode the tracks they are
+indexed by, and :meth:`Collection.blocks` decodes it block by block (for
 :func:`~specgenre.train_row`, which never holds every waveform at once).
 
 One skip policy everywhere: a file that cannot be read is left out, named once

@@ -19,8 +19,9 @@ once per fold and row, neither of which changes a result:
   the same setting (:mod:`specgenre._cache`). It is computed before the
   row's first fold, 32 clips at a time, and the folds are then fed item
   numbers instead of waveforms: no fold copies the waveforms or cuts them
-  into segments, so the run holds the waveforms given to it, the outputs of
-  the settings still to be used, and one fold's model;
+  into segments, so the run holds the waveforms given to it (none but those
+  being turned into outputs when given a :class:`~specgenre.Waveforms`), the
+  outputs of the settings still to be used, and one fold's model;
 * rows that fit the same model on the same samples share one fit per fold:
   ``3 s + MV`` and ``3 s + Prob`` of the same network (the voting rule acts
   at prediction time only), and ``xgboost_3s`` with ``xgboost_3s_mv`` (the
