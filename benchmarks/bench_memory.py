@@ -6,12 +6,13 @@ Each case runs in its own Python process and trains one study row on ``n`` synth
 the same buffers). The child reports its own peak RSS (``ru_maxrss``) after importing
 torch and after training. Modes, side by side:
 
-- ``train`` (default): what ``specgenre train`` does. The clips are made block by
-  block (``cli.TRAIN_BLOCK`` clips, as the command decodes them) while the row
-  consumes them (``cli._fit_row``): each block is turned into spectrograms or
-  features and dropped before the next is made; CNN and ResNet18 rows store float16
-  spectrograms, and the CNN, ResNet18 and musicnn fine-tuning train with
-  ``checkpointing=True`` (:func:`specgenre.cli._memory_saving`).
+- ``train`` (default): what ``specgenre train`` (:func:`specgenre.train_row`) does.
+  The clips are made block by block (``training.BLOCK_SIZE`` clips, as the command
+  decodes them) while the row consumes them (``training.fit_blocks``): each block is
+  turned into spectrograms or features and dropped before the next is made; CNN and
+  ResNet18 rows store float16 spectrograms, and the CNN, ResNet18 and musicnn
+  fine-tuning train with ``checkpointing=True`` (:func:`specgenre.training.memory_saving`,
+  set by ``training.build_row``).
 - ``nosave``: the same blocks, without the memory saving
   (``specgenre train --no-memory-saving``).
 - ``plain``: the plain way, ``make_row(row).fit(X, y)`` on all waveforms at once.
@@ -97,8 +98,8 @@ def _blocks(n_clips, block):
 
 
 def _child(row, n_clips, max_epochs, batch_size, mode, steps):
-    from specgenre.cli import TRAIN_BLOCK, _fit_row
     from specgenre.study import ALL_ROWS, classifier_of, make_row
+    from specgenre.training import BLOCK_SIZE, build_row, fit_blocks
 
     if row.startswith(("cnn", "resnet")):
         import torch  # noqa: F401  (its import is part of any neural row's peak)
@@ -106,7 +107,7 @@ def _child(row, n_clips, max_epochs, batch_size, mode, steps):
     params = {"callbacks": [_stop_after(steps)]} if steps else {}
     start = time.perf_counter()
     if mode == "plain":
-        X, y = map(np.concatenate, zip(*_blocks(n_clips, TRAIN_BLOCK)))
+        X, y = map(np.concatenate, zip(*_blocks(n_clips, BLOCK_SIZE)))
         out["data_gb"] = _peak_gb()
         est = make_row(row, random_state=0)
         if row.startswith(("cnn", "resnet")):
@@ -114,9 +115,11 @@ def _child(row, n_clips, max_epochs, batch_size, mode, steps):
                                           **({"batch_size": batch_size} if batch_size else {}))
         est.fit(*ALL_ROWS[row].samples(X, y)[:2])
     else:
-        _fit_row(row, _blocks(n_clips, TRAIN_BLOCK), n_clips, max_epochs=max_epochs,
-                 n_jobs=None, random_state=0, verbose=0, batch_size=batch_size or None,
-                 memory_saving=mode == "train", params=params)
+        neural = row.startswith(("cnn", "resnet", "musicnn_finetune"))
+        est, _ = build_row(row, max_epochs=max_epochs if neural else None,
+                           batch_size=batch_size or None, class_params=params if neural else None,
+                           memory_saving_on=mode == "train", random_state=0)
+        fit_blocks(ALL_ROWS[row], est, _blocks(n_clips, BLOCK_SIZE), n_clips)
     out["fit_s"] = time.perf_counter() - start
     out["steps"] = steps
     out["peak_gb"] = _peak_gb()

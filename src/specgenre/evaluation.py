@@ -564,6 +564,10 @@ class _Run:
                  track_ids, cache, fold_jobs=None, client=None, memory_saving=False):
         self.X, self.y = X, np.asarray(y)
         self.memory_saving = memory_saving
+        if memory_saving:  # as specgenre train: freed blocks go back to the system
+            from .training import return_freed_memory
+
+            return_freed_memory()
         self.cv, self.split, self.random_state = cv, split, random_state
         self.n_jobs, self.params, self.progress = n_jobs, params, progress
         self.fold_jobs, self.client = fold_jobs, client
@@ -919,9 +923,11 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     memory_saving : bool, default=False
         Fit the networks as ``specgenre train`` does
         (:func:`~specgenre.training.memory_saving`): float16 spectrograms and
-        ``checkpointing=True``, for less memory and more compute. The models
-        differ from the row's by float round-off and the float16 rounding of
-        the spectrograms, so the figures may differ slightly.
+        ``checkpointing=True``, for less memory and more compute; freed memory
+        is returned to the system (:func:`~specgenre.training.return_freed_memory`,
+        process-wide). The models differ from the row's by float round-off and
+        the float16 rounding of the spectrograms, so the figures may differ
+        slightly.
 
     Returns
     -------
