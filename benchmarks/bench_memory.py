@@ -115,9 +115,10 @@ def _child(row, n_clips, max_epochs, batch_size, mode, steps):
                                           **({"batch_size": batch_size} if batch_size else {}))
         est.fit(*ALL_ROWS[row].samples(X, y)[:2])
     else:
-        neural = row.startswith(("cnn", "resnet", "musicnn_finetune"))
-        est, _ = build_row(row, max_epochs=max_epochs if neural else None,
-                           batch_size=batch_size or None, class_params=params if neural else None,
+        # a network row, as build_row tells one: its classifier has max_epochs
+        neural = "max_epochs" in classifier_of(make_row(row)).get_params(deep=False)
+        est, _ = build_row(row, max_epochs=max_epochs, batch_size=batch_size or None,
+                           class_params=params if neural else None,
                            memory_saving_on=mode == "train", random_state=0)
         fit_blocks(ALL_ROWS[row], est, _blocks(n_clips, BLOCK_SIZE), n_clips)
     out["fit_s"] = time.perf_counter() - start

@@ -81,9 +81,9 @@ def measure(data, n, rows, cv, max_epochs=None, memory_saving=False):
 
 
 def memory_main(args):
-    epochs = "" if args.max_epochs is None else f" --max-epochs {args.max_epochs}"
-    epochs += " --memory-saving" if args.memory_saving else ""
-    print(f"specgenre reproduce --rows {' '.join(args.rows)} --cv {args.cv}{epochs} on the tracks "
+    extra = "" if args.max_epochs is None else f" --max-epochs {args.max_epochs}"
+    extra += " --memory-saving" if args.memory_saving else ""
+    print(f"specgenre reproduce --rows {' '.join(args.rows)} --cv {args.cv}{extra} on the tracks "
           f"of {args.data} repeated; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
           f"{os.cpu_count()} cores")
     print(f"{'tracks':>7}{'peak RSS GB':>13}{'wall s':>9}{'CPU s':>9}{'load before/after':>19}")

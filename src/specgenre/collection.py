@@ -109,34 +109,19 @@ class Collection:
         """
         from .audio import load_audio
 
-        if lazy:
-            kept = self._readable(duration, n_jobs, progress)
+        if lazy:  # decode block by block to find the readable tracks, keeping none
+            blocks = self.blocks(block_size=32, duration=duration, n_jobs=n_jobs,
+                                 progress=progress, min_genres=min_genres)
+            for _ in blocks:
+                pass
+            kept = blocks.kept  # the blocks checked the genres read
             X = Waveforms(self.files[kept], duration=duration, n_jobs=n_jobs)
         else:
             X, kept, errors = load_audio(self.files, sr=SR, duration=duration,
                                          on_error="skip", n_jobs=n_jobs, progress=progress)
             self._record((err.path, err.reason) for err in errors)
-        self._check_readable(self.genres[kept], min_genres)
+            self._check_readable(self.genres[kept], min_genres)
         return X, self.genres[kept], self.track_ids[kept]
-
-    def _readable(self, duration, n_jobs, progress, block_size=32):
-        """Mask of the tracks that decode, decoding ``block_size`` at a time and keeping none."""
-        from tqdm.auto import tqdm
-
-        from .audio import load_audio
-
-        kept = np.zeros(len(self), dtype=bool)
-        with tqdm(total=len(self), desc="checking audio", unit="track",
-                  disable=not progress, leave=False) as bar:
-            for start in range(0, len(self), block_size):
-                stop = min(start + block_size, len(self))
-                part = load_audio(self.files[start:stop], sr=SR, duration=duration,
-                                  on_error="skip", n_jobs=n_jobs)
-                kept[start:stop] = part.kept
-                self._record((err.path, err.reason) for err in part.errors)
-                del part
-                bar.update(stop - start)
-        return kept
 
     def blocks(self, *, block_size=64, duration=30.0, n_jobs=None, progress=False,
                min_genres=2):
@@ -144,7 +129,8 @@ class Collection:
 
         Returns an iterable of ``(X, y)`` blocks of at most ``block_size``
         readable tracks (as :meth:`load` decodes them) with a ``len()`` (the
-        tracks listed) and ``n_used`` (the tracks yielded so far): each block
+        tracks listed), ``n_used`` (the tracks yielded so far) and ``kept`` (a
+        mask of the tracks listed: True for those yielded so far): each block
         can be turned into spectrograms or features and dropped before the
         next is decoded (2.6 GB of waveforms for GTZAN's 1000 clips are never
         held at once).
@@ -234,6 +220,7 @@ class _Blocks:
         self.collection, self.block_size, self.duration = collection, block_size, duration
         self.n_jobs, self.progress, self.min_genres = n_jobs, progress, min_genres
         self.n_used = 0
+        self.kept = np.zeros(len(collection), dtype=bool)
 
     def __len__(self):
         return len(self.collection)
@@ -251,6 +238,7 @@ class _Blocks:
                 part = load_audio(coll.files[start:stop], sr=SR, duration=self.duration,
                                   on_error="skip", n_jobs=self.n_jobs)
                 coll._record((err.path, err.reason) for err in part.errors)
+                self.kept[start:stop] = part.kept
                 bar.update(stop - start)
                 X, y = part.X, coll.genres[start:stop][part.kept]
                 del part

@@ -590,11 +590,11 @@ class _Run:
         applied = {k: v for k, v in params.items() if k in accepted}
         est = make_row(name, random_state=self.random_state, n_jobs=self.n_jobs, **applied)
         if self.memory_saving:  # recorded with the row's parameters
-            from .training import memory_saving
+            from .training import memory_saving_params
 
-            applied.update((k, v) for k, v in memory_saving(est).get_params().items()
-                           if k.rsplit("__", 1)[-1] == "checkpointing"
-                           or k.endswith("spectrogram__dtype"))
+            saving = memory_saving_params(est)
+            est.set_params(**saving)
+            applied.update(saving)
         return est, applied
 
     def front_setting(self, name, est):

@@ -96,6 +96,17 @@ class TrainedModel:
                 "params": dict(self.params), "specgenre_version": self.specgenre_version}
 
 
+def memory_saving_params(est):
+    """The parameters :func:`memory_saving` sets on ``est``: ``{path: value}``."""
+    settings = {}
+    for key in est.get_params():
+        if key.rsplit("__", 1)[-1] == "checkpointing":
+            settings[key] = True
+        elif key.endswith("spectrogram__dtype"):
+            settings[key] = "float16"
+    return settings
+
+
 def memory_saving(est):
     """Set a row's estimator to train in less memory, for the same model.
 
@@ -103,13 +114,9 @@ def memory_saving(est):
     half the memory, within 0.063 dB) and the networks that have it train with
     ``checkpointing=True`` (activations recomputed in the backward pass instead
     of kept; the same gradients up to float32 round-off, for more compute).
+    The parameters set are :func:`memory_saving_params`.
     """
-    for key in est.get_params():
-        if key.rsplit("__", 1)[-1] == "checkpointing":
-            est.set_params(**{key: True})
-        elif key.endswith("spectrogram__dtype"):
-            est.set_params(**{key: "float16"})
-    return est
+    return est.set_params(**memory_saving_params(est))
 
 
 def return_freed_memory():
@@ -239,9 +246,7 @@ def train_row(row, collection, *, max_epochs=None, device=None, batch_size=None,
                                random_state=random_state, verbose=progress)
     blocks = collection.blocks(block_size=block_size, n_jobs=n_jobs, progress=progress)
     pred = fit_blocks(spec, est, blocks, len(blocks))
-    unread = {p for p, _ in collection.skipped}
-    used = np.array([f not in unread for f in collection.files], dtype=bool)
-    names, n_used = np.unique(collection.genres[used], return_counts=True)
+    names, n_used = np.unique(collection.genres[blocks.kept], return_counts=True)
     if len(np.unique(pred)) == 1 and len(counts) > 1:
         warnings.warn(
             f"the trained {row} model predicts {pred[0]} for every one of its "
