@@ -289,11 +289,46 @@ def test_folds_fitted_in_parallel_give_the_serial_results(clips, count_features)
         for k in ("index", "fold", "y_true", "y_pred"):
             np.testing.assert_array_equal(a.predictions[k], b.predictions[k])
         if a.predictions["proba"] is not None:
-            np.testing.assert_array_equal(a.predictions["proba"], b.predictions["proba"])
+            np.testing.assert_array_equal(a.predictions["proba"], b.predictions["proba"], err_msg=a.row)
     assert "reuses the models fitted" in " ".join(parallel[2].notes)
     # the features of xgboost_3s were computed in this process, once per segment
     # in each run (the parent computes them before handing them to the workers)
     assert count_features == {3 * 22050: 2 * len(y) * 2}
+
+
+def test_the_next_rows_folds_reach_the_pool_while_a_rows_last_folds_run(clips, monkeypatch):
+    """One pool for all rows: a row starts when the previous row's folds are down to
+    its last round (one per worker), not when they are all done; a row that reuses
+    another's models waits for them; the scores are those of one row at a time."""
+    X, y, _ = clips
+    rows = ["xgboost_30s", "resnet18_scratch_3s_mv_db", "resnet18_scratch_3s_prob_db",
+            "cnn_30s_mel"]
+
+    def small(row):
+        return {"max_epochs": 1, "valid_fraction": None, "freq_pool": 8, "n_estimators": 3}
+
+    made, seen = [], []
+    start = evaluation._Run.start
+
+    def recording_start(self, name, *args, **kwargs):
+        seen.append((name, [(s.row.name, len(s.outputs), len(s.todo)) for s in made
+                            if s.pooled]))
+        made.append(start(self, name, *args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(evaluation._Run, "start", recording_start)
+    pooled = evaluate_rows(rows, X, y, cv=3, params=small, fold_jobs=2)
+    monkeypatch.undo()
+    alone = [evaluate_rows([row], X, y, cv=3, params=small, fold_jobs=2)[0] for row in rows]
+    assert [r.scores for r in pooled] == [r.scores for r in alone]
+    assert all(r.status == "ok" for r in pooled), [r.message for r in pooled]
+    state = dict(seen)
+    # 3 folds, 2 workers: the next row starts once the first fold is back
+    assert state["resnet18_scratch_3s_mv_db"] == [("xgboost_30s", 1, 3)]
+    # its twin reuses its models: it starts once they are all back (and xgboost's)
+    assert ("resnet18_scratch_3s_mv_db", 3, 3) in state["resnet18_scratch_3s_prob_db"]
+    assert "reuses the models fitted" in " ".join(pooled[2].notes)
+    assert ("resnet18_scratch_3s_mv_db", 3, 3) in state["cnn_30s_mel"]
 
 
 def test_folds_are_fed_item_numbers_and_score_as_with_waveforms(clips, monkeypatch):

@@ -338,10 +338,11 @@ def build_parser():
                         "torch/XGBoost threads (default: one worker for decoding and "
                         "features, torch's and XGBoost's own thread counts)")
     r.add_argument("--fold-jobs", type=int, default=None,
-                   help="processes fitting a row's folds in parallel, each with its share "
-                        "of the cores as torch threads (-1: all cores; default -1 on "
-                        "synthetic data, 1 with --data, where each process holds a copy of "
-                        "the folds' spectrograms or features)")
+                   help="processes fitting the folds, one pool for all rows (a row's folds "
+                        "start while the previous row's last ones run), each with its share "
+                        "of the cores as torch threads (-1: all cores; default -1 on synthetic "
+                        "data, 1 with --data, where each process holds a copy of the folds' "
+                        "spectrograms or features)")
     r.add_argument("--memory-saving", action="store_true",
                    help="fit the networks as 'specgenre train' does (float16 spectrograms, "
                         "checkpointing): less memory, more compute, figures within round-off")

@@ -37,6 +37,8 @@ import os
 import re
 import time
 import warnings
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -90,7 +92,9 @@ class RowResult:
     message : str
         Why the row was skipped or failed.
     seconds : float
-        Wall time of the row.
+        Wall time of the row, from its start to its last fold scored. With
+        ``fold_jobs``, the next row's folds are handed to the process pool
+        while this row's last ones run, so the rows' times can overlap.
     cpu_seconds : float
         CPU time of the process (all its threads) during the row, plus that of
         the worker processes fitting its folds (``fold_jobs``): with
@@ -704,6 +708,14 @@ class _Run:
         return items, cut
 
     def evaluate(self, name, est, applied, *, key=None, shared_with=None, keep_fit=False):
+        """Fit and score one row: :meth:`start` then :meth:`finish`."""
+        return self.finish(self.start(name, est, applied, key=key, shared_with=shared_with,
+                                      keep_fit=keep_fit))
+
+    def start(self, name, est, applied, *, key=None, shared_with=None, keep_fit=False):
+        """Begin a row: its result, its front step set up and, with ``fold_jobs``, its
+        folds handed to the process pool (:meth:`_submit`), which fits them while
+        this process goes on. :meth:`finish` collects and scores them."""
         row = _row(name)
         result = RowResult(name, row.title, row.study_accuracy,
                            _protocol(row, self.cv, self.split), params=applied,
@@ -718,39 +730,41 @@ class _Run:
         note = _voting_note(est, self.X.shape[1])
         if note:
             result.notes.append(note)
-        start, cpu = time.perf_counter(), time.process_time()
-        spent = self.cache.seconds if self.cache is not None else 0.0
-        try:
-            if shared_with is not None:
-                result.notes.append(
-                    f"reuses the models fitted for {shared_with} in each fold (the same "
-                    "model on the same samples; only the voting or scoring differs)")
-            _require_weights(row, est)
-            kind, _ = _shared_model(est, row)  # before its segmenter is replaced
-            path, front = _front_path(est)
-            items = cut = None
-            if self.cache is not None and path is not None:
-                items, cut = self._items(row, est, front)
-                if items is None:  # fed waveforms, the front step looks its outputs up
-                    est.set_params(**{path: _CachedFront(front, self.cache)})
-                else:  # fed item numbers
-                    est.set_params(**{path: _KeyedFront(front, self.cache, items)})
-                    if cut is not None:
-                        est.set_params(**{cut: _KeyedSegmenter(items)})
-            result.predictions = self._folds(row, est, kind, key, result, keep_fit,
-                                             front, items, cut)
-        except Exception as exc:  # one row's failure must not hide the others
-            from .networks import PretrainedWeightsNotFoundError
+        if shared_with is not None:
+            result.notes.append(
+                f"reuses the models fitted for {shared_with} in each fold (the same "
+                "model on the same samples; only the voting or scoring differs)")
+        started = _Started(result, row, est, key, keep_fit, time.perf_counter())
+        with started.timed(self.cache):
+            try:
+                _require_weights(row, est)
+                started.kind, _ = _shared_model(est, row)  # before its segmenter is replaced
+                path, front = _front_path(est)
+                started.front = front
+                if self.cache is not None and path is not None:
+                    started.items, started.cut = self._items(row, est, front)
+                    if started.items is None:  # fed waveforms, the front step looks them up
+                        est.set_params(**{path: _CachedFront(front, self.cache)})
+                    else:  # fed item numbers
+                        est.set_params(**{path: _KeyedFront(front, self.cache, started.items)})
+                        if started.cut is not None:
+                            est.set_params(**{started.cut: _KeyedSegmenter(started.items)})
+                self._submit(started)
+            except Exception as exc:  # one row's failure must not hide the others
+                started.fail(exc)
+        return started
 
-            result.status = ("skipped" if isinstance(exc, PretrainedWeightsNotFoundError)
-                             else "failed")
-            result.message = f"{type(exc).__name__}: {exc}"
-            result.scores, result.predictions = [], None
-            result.balanced_accuracy_scores, result.macro_f1_scores = [], []
-        result.seconds = time.perf_counter() - start
-        result.cpu_seconds += time.process_time() - cpu
-        if self.cache is not None:
-            result.transform_seconds = self.cache.seconds - spent
+    def finish(self, started):
+        """The row's :class:`RowResult`: its folds fitted (here, or collected from
+        the pool) and scored."""
+        result = started.result
+        if result.status == "ok":
+            with started.timed(self.cache):
+                try:
+                    result.predictions = self._score(started)
+                except Exception as exc:
+                    started.fail(exc)
+        result.seconds = time.perf_counter() - started.began
         return result
 
     def _handover(self, row, est, front, todo, block=32):
@@ -779,38 +793,61 @@ class _Run:
             tables[i] = self.cache.tables_for(transformer, first, [keys[j] for j in needed])
         return tables
 
-    def _folds(self, row, est, kind, key, result, keep_fit, front=None, items=None,
-               cut=None):
-        from tqdm.auto import tqdm
-
-        parts = []
-        fitted = self.fitted.get(key, []) if key is not None else []
-        todo = [i for i in range(len(self.folds)) if i >= len(fitted)]
+    def _submit(self, started):
+        """Hand the folds to fit to the run's process pool (``fold_jobs``) or the Dask
+        cluster, with each fold's samples and front-step outputs; in-process fits
+        wait for :meth:`_score`."""
+        row, est = started.row, started.est
+        items, cut = started.items, started.cut
+        fitted = self.fitted.get(started.key, []) if started.key is not None else []
+        started.todo = todo = [i for i in range(len(self.folds)) if i >= len(fitted)]
         workers = _fold_workers(self.fold_jobs, len(todo))
         remote = self.client is not None and bool(todo)
-        fits, data = {}, {}
-        if remote or workers > 1:
+        if not (remote or workers > 1):
+            return
+        started.data = {i: self._fold_samples(row, i, items, cut is not None) for i in todo}
+        # the front step runs once here, for all folds; each worker gets the
+        # outputs of its fold's samples (its cache arrives empty)
+        if items is not None:
+            tables = {i: self.cache.table_part(items.table_key, [
+                k.tobytes() for k in items.keys[items.of_clips(np.concatenate(
+                    self.folds[i]))]]) for i in todo}
+        elif started.front is not None and self.cache is not None:
+            tables = self._handover(row, est, started.front, todo)
+        else:
+            tables = {}
+        fold_args = [(started.data[i][0], started.data[i][1][0], tables.pop(i, None))
+                     for i in todo]
+        for i in todo:  # what scoring needs: the test labels and clips
+            (_, y_test, clip) = started.data[i][1]
+            started.data[i] = ((None, None, None), (None, y_test, clip))
+        if remote:
+            started.jobs = iter(_fit_on_cluster(self.client, est, row, fold_args))
+        else:
             from joblib import Parallel, delayed
 
-            data = {i: self._fold_samples(row, i, items, cut is not None) for i in todo}
-            # the front step runs once here, for all folds; each worker gets the
-            # outputs of its fold's samples (its cache arrives empty)
-            if items is not None:
-                tables = {i: self.cache.table_part(items.table_key, [
-                    k.tobytes() for k in items.keys[items.of_clips(np.concatenate(
-                        self.folds[i]))]]) for i in todo}
-            elif front is not None and self.cache is not None:
-                tables = self._handover(row, est, front, todo)
-            else:
-                tables = {}
-            fold_args = [(data[i][0], data[i][1][0], tables.get(i)) for i in todo]
-            if remote:
-                jobs = _fit_on_cluster(self.client, est, row, fold_args)
-            else:
-                threads = max(1, (os.cpu_count() or 1) // workers)
-                jobs = Parallel(n_jobs=workers, backend="loky")(
-                    delayed(_fit_fold_timed)(est, row, train, X_test, threads, table)
-                    for train, X_test, table in fold_args)
+            # the pool's workers are the same for every row (loky's reusable executor,
+            # as wide as the run's fold_jobs allow): the next row's folds are handed
+            # over while this row's last ones run, so no core waits for a row to end
+            workers = _fold_workers(self.fold_jobs, len(self.folds))
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            started.jobs = Parallel(n_jobs=workers, backend="loky", return_as="generator",
+                                    pre_dispatch="all")(
+                delayed(_fit_fold_timed)(est, row, train, X_test, threads, table)
+                for train, X_test, table in fold_args)
+            started.workers = workers
+
+    def _score(self, started):
+        from tqdm.auto import tqdm
+
+        row, est, kind, key, result = (started.row, started.est, started.kind, started.key,
+                                       started.result)
+        items, cut, data = started.items, started.cut, started.data
+        parts = []
+        fitted = self.fitted.get(key, []) if key is not None else []
+        fits = {}
+        if started.jobs is not None:
+            jobs = started.collect()
             # CPU of the workers, which time.process_time() of this process leaves out
             result.cpu_seconds += sum(cpu for _, cpu, _ in jobs)
             if self.cache is not None:
@@ -819,7 +856,7 @@ class _Run:
             for fit, _, _ in jobs:
                 if isinstance(fit, Exception):
                     raise fit
-            fits = {i: fit for i, (fit, _, _) in zip(todo, jobs)}
+            fits = {i: fit for i, (fit, _, _) in zip(started.todo, jobs)}
         for i, (_train, test) in enumerate(tqdm(self.folds, desc=row.name,
                                                disable=not self.progress, leave=False)):
             # one fold's samples at a time (the item numbers, or copies of its waveforms)
@@ -832,7 +869,7 @@ class _Run:
             else:
                 model, pred, proba = fits.get(i) or _fit_fold(
                     est, row, (X_train, y_train, clip_train), X_test)
-                if keep_fit:
+                if started.keep_fit:
                     fitted.append(_fitted_part(model, kind, row))
             accuracy, balanced, macro_f1 = _fold_metrics(y_test, pred)
             result.scores.append(accuracy)
@@ -846,7 +883,7 @@ class _Run:
                 "fold": np.full(len(index), i), "y_true": y_test, "y_pred": pred,
                 "proba": proba})
             del X_train, X_test, model  # not held while the next fold's are made
-        if keep_fit and key is not None:
+        if started.keep_fit and key is not None:
             self.fitted[key] = fitted
 
         def cat(k):
@@ -854,6 +891,61 @@ class _Run:
             return None if any(v is None for v in values) else np.concatenate(values)
 
         return {k: cat(k) for k in parts[0]}
+
+
+class _Started:
+    """A row between :meth:`_Run.start` and :meth:`_Run.finish`.
+
+    ``jobs`` yields the pool's ``(fit, CPU seconds, cache counts)`` of each
+    fold in ``todo``, in order (None: the folds are fitted in
+    :meth:`_Run._score`); ``outputs`` holds those already taken from it.
+    """
+
+    def __init__(self, result, row, est, key, keep_fit, began):
+        self.result, self.row, self.est, self.key, self.keep_fit = (
+            result, row, est, key, keep_fit)
+        self.began = began
+        self.kind = self.front = self.items = self.cut = None
+        self.todo, self.data, self.jobs, self.outputs, self.workers = [], {}, None, [], 1
+
+    @property
+    def pooled(self):
+        """Whether its folds are being fitted in the process pool."""
+        return self.jobs is not None and self.workers > 1
+
+    def running(self):
+        """Folds handed to the pool and not yet collected."""
+        return len(self.todo) - len(self.outputs) if self.pooled else 0
+
+    def collect(self, n=None):
+        """Take the pool's outputs until ``n`` are held (all by default)."""
+        n = len(self.todo) if n is None else n
+        while len(self.outputs) < n:
+            self.outputs.append(next(self.jobs))
+        return self.outputs
+
+    def fail(self, exc):
+        from .networks import PretrainedWeightsNotFoundError
+
+        result = self.result
+        result.status = ("skipped" if isinstance(exc, PretrainedWeightsNotFoundError)
+                         else "failed")
+        result.message = f"{type(exc).__name__}: {exc}"
+        result.scores, result.predictions = [], None
+        result.balanced_accuracy_scores, result.macro_f1_scores = [], []
+        self.jobs, self.outputs, self.todo = None, [], []
+
+    @contextmanager
+    def timed(self, cache):
+        """Adds this process's CPU time and the front step's time in the block."""
+        cpu = time.process_time()
+        spent = cache.seconds if cache is not None else 0.0
+        try:
+            yield
+        finally:
+            self.result.cpu_seconds += time.process_time() - cpu
+            if cache is not None:
+                self.result.transform_seconds += cache.seconds - spent
 
 
 def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
@@ -888,7 +980,11 @@ def evaluate_row(name, X, y, *, cv=5, split=None, random_state=0, n_jobs=None,
     fold_jobs : int or None, default=None
         Processes fitting the folds in parallel (joblib's loky backend; -1:
         all cores; at most one per fold to fit; None or 1: one after the
-        other in this process). Each process caps torch at ``cpu_count //
+        other in this process). :func:`evaluate_rows` keeps one pool of them
+        for all rows and hands a row's folds to it as soon as the previous
+        row's last folds are running (a row that reuses another's models
+        waits for them), so that no worker idles while a row's last fold
+        runs; the rows' ``seconds`` then overlap. Each process caps torch at ``cpu_count //
         processes`` threads: small networks gain little from more threads,
         so two processes of one thread use two cores better than one of two.
         The front step (spectrograms, features) of the row is computed once in
@@ -1014,29 +1110,63 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
     order = sorted(range(len(rows)),
                    key=lambda i: first[settings[i]] if cache and settings[i] is not None else i)
     results, first_fit = [None] * len(rows), {}
+    pending = deque()  # rows whose folds the process pool is fitting, oldest first
+
+    def done(i, result):
+        results[i] = result
+        if callback is not None:
+            callback(result)
+
+    def finish(i, started, later):
+        result = run.finish(started)
+        if result.status == "ok" and keys[i] is not None:
+            first_fit.setdefault(keys[i], rows[i])
+        if keys[i] not in later:
+            run.fitted.pop(keys[i], None)
+        return result
+
+    def drain():
+        while pending:
+            i, started, later = pending.popleft()
+            done(i, finish(i, started, later))
+
+    def forget(pos):  # nothing kept after the last row that needs it
+        if run.cache is not None:
+            kept = {settings[j] for j in order[pos + 1:]}
+            run.cache.keep(kept)
+            run.items = {m: v for m, v in run.items.items() if v.table_key in kept}
+
     for pos, i in enumerate(order):
         name = rows[i]
         if isinstance(built[i], Exception):
             row = _row(name)
-            result = RowResult(name, row.title, row.study_accuracy,
-                               _protocol(row, run.cv, run.split), status="failed",
-                               message=f"{type(built[i]).__name__}: {built[i]}")
-        else:
-            est, applied = built[i]
-            later = [keys[j] for j in order[pos + 1:]]
-            key = keys[i]
-            result = run.evaluate(name, est, applied, key=key,
-                                  shared_with=first_fit.get(key) if key is not None else None,
-                                  keep_fit=key is not None and key in later)
-            if result.status == "ok" and keys[i] is not None:
-                first_fit.setdefault(keys[i], name)
-            if keys[i] not in later:
-                run.fitted.pop(keys[i], None)
-            if run.cache is not None:  # nothing kept after the last row that needs it
-                kept = {settings[j] for j in order[pos + 1:]}
-                run.cache.keep(kept)
-                run.items = {m: v for m, v in run.items.items() if v.table_key in kept}
-        results[i] = result
-        if callback is not None:
-            callback(result)
+            done(i, RowResult(name, row.title, row.study_accuracy,
+                              _protocol(row, run.cv, run.split), status="failed",
+                              message=f"{type(built[i]).__name__}: {built[i]}"))
+            continue
+        est, applied = built[i]
+        later = [keys[j] for j in order[pos + 1:]]
+        key = keys[i]
+        if key is not None and any(keys[j] == key for j, _, _ in pending):
+            drain()  # it reuses the models of a row still being fitted
+        # the rows before are collected up to their last round of folds: the pool
+        # then has a free worker for this row's first folds, and none of theirs waits
+        # behind this row's
+        for _, before, _ in pending:
+            before.collect(max(0, len(before.todo) - before.workers))
+        started = run.start(name, est, applied, key=key,
+                            shared_with=first_fit.get(key) if key is not None else None,
+                            keep_fit=key is not None and key in later)
+        if started.pooled:  # its workers hold what they need: the cache can go
+            forget(pos)
+            pending.append((i, started, later))
+            while len(pending) > 1:
+                j, before, before_later = pending.popleft()
+                done(j, finish(j, before, before_later))
+        else:  # fitted in this process: after the pool's rows, not beside them
+            drain()
+            result = finish(i, started, later)
+            forget(pos)
+            done(i, result)
+    drain()
     return results
