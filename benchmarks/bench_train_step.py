@@ -27,14 +27,21 @@ training step (forward, backward) and of one forward pass are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` on the plain module, so the
 *useful* work of the epoch (``n_train`` training steps + ``n_valid``
 forward passes) is the same for all three routes; ``GFLOP/s`` is that work
-over each route's CPU time. Beside it, a 2048 x 2048 matrix product in
-float32 and in bfloat16, timed in the same run, shows the core's limit.
+over each route's CPU time; ``kernel`` is the share of that CPU time
+spent in the kernel (mostly page faults: a tensor above glibc's mmap
+threshold, 32 MB at most, is mapped afresh for each batch and its pages are
+zeroed on first touch; ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0`` makes
+malloc reuse freed memory instead, for both routes, at the cost of a higher
+peak). The allocator settings of the environment are printed. Beside it,
+a 2048 x 2048 matrix product in float32 and in bfloat16, timed in the
+same run, shows the core's limit.
 
 Usage::
 
     python benchmarks/bench_train_step.py                     # CNN on 30 s mel
     python benchmarks/bench_train_step.py --net all           # + ResNet18 30 s mel, 3 s dB, musicnn
     python benchmarks/bench_train_step.py --net cnn --n 96 --rounds 3
+    GLIBC_TUNABLES=glibc.malloc.mmap_max=0 python benchmarks/bench_train_step.py --net all
 """
 
 import os
@@ -176,9 +183,19 @@ def matmul_gflops(dtype, n=2048, repeat=5):
 
 
 def clock(fn):
-    cpu, wall = time.process_time(), time.perf_counter()
+    """``(CPU s, wall s, kernel CPU s, output)`` of ``fn()``."""
+    cpu, wall, kernel = time.process_time(), time.perf_counter(), os.times().system
     out = fn()
-    return time.process_time() - cpu, time.perf_counter() - wall, out
+    return (time.process_time() - cpu, time.perf_counter() - wall,
+            os.times().system - kernel, out)
+
+
+def allocator_setting():
+    """The glibc malloc settings of the environment (they change the kernel's share)."""
+    names = ("GLIBC_TUNABLES", "MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_",
+             "MALLOC_TRIM_THRESHOLD_", "LD_PRELOAD")
+    set_ = [f"{k}={os.environ[k]}" for k in names if os.environ.get(k)]
+    return " ".join(set_) or "glibc malloc defaults (no GLIBC_TUNABLES, MALLOC_*_ or LD_PRELOAD)"
 
 
 def run(net, n, rounds):
@@ -202,23 +219,26 @@ def run(net, n, rounds):
               "ours fp32": lambda: estimator(net, "fp32").fit(X, labels)}
     cpu = {k: [] for k in routes}
     wall = {k: [] for k in routes}
+    kernel = {k: [] for k in routes}
     for _ in range(rounds):
         for name, fn in routes.items():
-            c, w, _ = clock(fn)
+            c, w, k, _ = clock(fn)
             cpu[name].append(c)
             wall[name].append(w)
+            kernel[name].append(k)
     auto = resolve_precision("auto")
     print(f"\n{net}: {n} samples {shape}, {n_train} trained on + {n_valid} validated, "
           f"batch {BATCH}, 1 epoch; {train_flop / 1e9:.2f} GFLOP per training sample, "
           f"{fwd_flop / 1e9:.2f} per forward; 'ours' = precision auto -> {auto}; "
           f"torch {torch.__version__}")
     print(f"{'route':12s} {'CPU s/sample':>13s} {'wall s/sample':>14s} {'GFLOP/s':>8s} "
-          f"{'vs plain':>9s}   (CPU s per round)")
+          f"{'vs plain':>9s} {'kernel':>7s}   (CPU s per round)")
     base = min(cpu["plain fp32"])
     for name in routes:
-        best = min(cpu[name])
-        print(f"{name:12s} {best / n_train:13.4f} {min(wall[name]) / n_train:14.4f} "
-              f"{useful / best / 1e9:8.1f} {base / best:8.2f}x   "
+        best = int(np.argmin(cpu[name]))
+        c = cpu[name][best]
+        print(f"{name:12s} {c / n_train:13.4f} {min(wall[name]) / n_train:14.4f} "
+              f"{useful / c / 1e9:8.1f} {base / c:8.2f}x {kernel[name][best] / c:6.0%}   "
               + " ".join(f"{c:.1f}" for c in cpu[name]))
 
 
@@ -234,6 +254,7 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     print(f"load average at start: {os.getloadavg()}")
+    print(f"allocator: {allocator_setting()}")
     nets = list(SHAPES) if "all" in args.net else args.net
     for net in nets:
         run(net, args.n or SHAPES[net][1], args.rounds)
