@@ -40,7 +40,7 @@ Usage::
 
     python benchmarks/bench_train_step.py                     # CNN on 30 s mel
     python benchmarks/bench_train_step.py --net all           # + ResNet18 30 s mel, 3 s dB, musicnn
-    python benchmarks/bench_train_step.py --net cnn --n 96 --rounds 3
+    python benchmarks/bench_train_step.py --net cnn_30s_mel --n 96 --rounds 3
     GLIBC_TUNABLES=glibc.malloc.mmap_max=0 python benchmarks/bench_train_step.py --net all
 """
 
