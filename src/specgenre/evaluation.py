@@ -913,10 +913,6 @@ class _Started:
         """Whether its folds are being fitted in the process pool."""
         return self.jobs is not None and self.workers > 1
 
-    def running(self):
-        """Folds handed to the pool and not yet collected."""
-        return len(self.todo) - len(self.outputs) if self.pooled else 0
-
     def collect(self, n=None):
         """Take the pool's outputs until ``n`` are held (all by default)."""
         n = len(self.todo) if n is None else n
@@ -1153,7 +1149,10 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         # then has a free worker for this row's first folds, and none of theirs waits
         # behind this row's
         for _, before, _ in pending:
-            before.collect(max(0, len(before.todo) - before.workers))
+            try:
+                before.collect(max(0, len(before.todo) - before.workers))
+            except Exception as exc:  # a worker lost: that row's failure
+                before.fail(exc)
         started = run.start(name, est, applied, key=key,
                             shared_with=first_fit.get(key) if key is not None else None,
                             keep_fit=key is not None and key in later)
