@@ -1121,8 +1121,8 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
             run.fitted.pop(keys[i], None)
         return result
 
-    def drain():
-        while pending:
+    def drain(keep=0):  # finish the oldest pooled rows until ``keep`` are left
+        while len(pending) > keep:
             i, started, later = pending.popleft()
             done(i, finish(i, started, later))
 
@@ -1159,9 +1159,7 @@ def evaluate_rows(rows, X, y, *, callback=None, cache=True, **kwargs):
         if started.pooled:  # its workers hold what they need: the cache can go
             forget(pos)
             pending.append((i, started, later))
-            while len(pending) > 1:
-                j, before, before_later = pending.popleft()
-                done(j, finish(j, before, before_later))
+            drain(keep=1)
         else:  # fitted in this process: after the pool's rows, not beside them
             drain()
             result = finish(i, started, later)
