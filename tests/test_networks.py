@@ -697,6 +697,76 @@ def test_fused_relu_max_pool_equals_relu_then_max_pool(kernel, stride, padding):
     torch.testing.assert_close(ours.grad, ref.grad, rtol=0, atol=0)  # overlaps add up
 
 
+@pytest.mark.parametrize("mode", ["train", "cumulative", "eval"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_pooling_before_batch_norm_gives_the_unfused_layers(mode, dtype, channels_last):
+    # relu(max_pool2d(bn(y), 2)) without gradients, the maximum taken first: the
+    # unfused layers' values and running statistics, odd sizes, a channel with a
+    # negative batch-norm weight (the maxima of a decreasing map are minima)
+    from specgenre._layers import bn_relu_max_pool2x2
+
+    torch.manual_seed(0)
+    y = (torch.randn(5, 6, 9, 11) * 3 + 20).to(dtype)
+    if channels_last:
+        y = y.contiguous(memory_format=torch.channels_last)
+    for negative in (False, True):
+        bn = torch.nn.BatchNorm2d(6, momentum=None if mode == "cumulative" else 0.1)
+        with torch.no_grad():
+            bn.weight.copy_(torch.linspace(0.0, 2.0, 6))
+            bn.weight[3] *= -1 if negative else 1
+            bn.bias.copy_(torch.linspace(-1.0, 1.0, 6))
+            bn.running_mean.fill_(19.0)
+            bn.running_var.fill_(8.0)
+        bn.num_batches_tracked.fill_(3)
+        ref_bn = copy.deepcopy(bn)
+        bn.train(mode != "eval")
+        ref_bn.train(mode != "eval")
+        with torch.no_grad():
+            ours = bn_relu_max_pool2x2(y, bn)
+            ref = F.relu(F.max_pool2d(ref_bn(y), 2))
+        assert ours.shape == ref.shape == (5, 6, 4, 5) and ours.dtype == dtype
+        assert ours.is_contiguous(memory_format=torch.channels_last) == channels_last
+        tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=8e-3, atol=8e-3)
+        torch.testing.assert_close(ours, ref, **tol)
+        for name, buf in bn.named_buffers():
+            torch.testing.assert_close(buf, dict(ref_bn.named_buffers())[name],
+                                       rtol=1e-5, atol=1e-6)
+
+
+def test_channel_statistics_are_float32_exact_for_bfloat16_far_from_zero():
+    from specgenre._layers import _channel_mean_var
+
+    torch.manual_seed(0)
+    y = (torch.randn(4, 3, 50, 70) * 8 + 300).to(torch.bfloat16)
+    y = y.contiguous(memory_format=torch.channels_last)
+    var, mean = torch.var_mean(y.double(), dim=(0, 2, 3), unbiased=False)
+    got_mean, got_var = _channel_mean_var(y, max_elements=999)  # parts of 333 rows, merged
+    assert got_mean.dtype == got_var.dtype == torch.float32
+    torch.testing.assert_close(got_mean.double(), mean, rtol=1e-6, atol=0)
+    torch.testing.assert_close(got_var.double(), var, rtol=1e-5, atol=0)
+
+
+def test_the_cnn_predicts_as_its_unfused_layers():
+    # the module's no-gradient path (recalibration, validation, prediction) against
+    # its layers called one by one
+    from specgenre.networks._modules import SpectrogramCNN
+
+    torch.manual_seed(0)
+    module = SpectrogramCNN(3, channels=(4, 8, 8), dropout=0.0)
+    x = torch.randn(6, 1, 20, 37) * 10 - 40
+    for training in (True, False):
+        ours, ref = copy.deepcopy(module).train(training), copy.deepcopy(module).train(training)
+        with torch.no_grad():
+            out = ours(x)
+            h = ref.in_scale * x + ref.in_shift
+            for conv, bn, _ in ref.blocks:
+                h = F.max_pool2d(F.relu(bn(conv(h))), 2)
+            expected = ref.fc(ref.dropout(h.mean(dim=(-2, -1))))
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ours.state_dict(), ref.state_dict(), rtol=1e-5, atol=1e-6)
+
+
 def test_modules_pickled_before_checkpointing_still_load():
     # earlier releases pickled the CNN's blocks as plain Sequential(conv, bn, relu),
     # pooled in embed, and ResNet18 without a checkpointing flag: they must predict

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BATCH_NORM_TYPES", "chunked_conv_bn"]
+__all__ = ["BATCH_NORM_TYPES", "bn_relu_max_pool2x2", "chunked_conv_bn"]
 
 #: The batch-norm layers with running statistics (torch's public classes).
 BATCH_NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -167,6 +167,80 @@ def _update_running_stats(bn, mean, var, n):
     factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
     bn.running_mean.mul_(1.0 - factor).add_(mean, alpha=factor)
     bn.running_var.mul_(1.0 - factor).add_(var * (n / max(n - 1, 1)), alpha=factor)
+
+
+def _channel_mean_var(y, max_elements=1 << 18):
+    """Per-channel mean and biased variance of ``y`` (N, C, H, W), in float32.
+
+    A float32 copy of ``max_elements`` values at a time (a buffer that stays in
+    the core's cache), each part's exact two-pass mean and variance merged as
+    Chan, Golub and LeVeque do: float32 accuracy from bfloat16 input, without the
+    full-size normalised output that batch norm writes when it is asked for its
+    statistics. ``y`` is read through its ``(N * H * W, C)`` view when channels-last.
+    """
+    c = y.shape[1]
+    rows = y.permute(0, 2, 3, 1).reshape(-1, c)  # a view of channels-last memory
+    step = max(1, max_elements // c)
+    buf = torch.empty((min(step, len(rows)), c), dtype=torch.float32, device=y.device)
+    count = 0
+    mean = torch.zeros(c, dtype=torch.float32, device=y.device)
+    m2 = torch.zeros_like(mean)
+    for start in range(0, len(rows), step):
+        part = buf[:min(step, len(rows) - start)]
+        part.copy_(rows[start:start + step])
+        k = len(part)
+        part_mean = part.mean(dim=0)
+        part_m2 = part.sub_(part_mean).square_().sum(dim=0)
+        delta = part_mean - mean
+        total = count + k
+        mean += delta * (k / total)
+        m2 += part_m2 + delta.square() * (count * k / total)
+        count = total
+    return mean, m2 / count
+
+
+def bn_relu_max_pool2x2(y, bn):
+    """``relu(max_pool2d(bn(y), 2))`` without gradients, the maximum taken before batch norm.
+
+    Where a channel's batch-norm map ``scale * y + shift`` is increasing
+    (``scale >= 0``), it commutes with the maximum: the 2x2 maxima of ``y`` are
+    taken first (four strided views, no indices) and normalised at a quarter of
+    the size. In training mode the batch statistics come from
+    :func:`_channel_mean_var` and ``bn``'s running statistics are updated as
+    ``bn(y)`` updates them. The values are those of the unfused layers (the same
+    float32 map of the same maxima, rounded once to ``y``'s dtype); a channel with
+    ``scale < 0`` sends the whole layer through them. For the forward passes that
+    keep nothing for a backward pass: batch-norm recalibration, validation,
+    prediction. ``y`` is (N, C, H, W) with ``H, W >= 2``; an odd last row or
+    column is dropped, as :func:`F.max_pool2d` drops it.
+    """
+    batch_stats = bn.training or bn.running_mean is None
+    if batch_stats:
+        mean, var = _channel_mean_var(y)
+        if bn.training and bn.track_running_stats:
+            _update_running_stats(bn, mean, var, y.numel() // y.shape[1])
+    else:
+        mean, var = bn.running_mean, bn.running_var
+    scale = torch.rsqrt(var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    if not bool((scale >= 0).all()):  # a decreasing map would turn maxima into minima
+        z = F.batch_norm(y, mean, var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        return F.relu(F.max_pool2d(z, 2))
+    n, c, h, w = y.shape
+    h, w = h - h % 2, w - w % 2
+    fmt = (torch.channels_last if y.is_contiguous(memory_format=torch.channels_last)
+           else torch.contiguous_format)
+    out = torch.empty((n, c, h // 2, w // 2), dtype=y.dtype, device=y.device,
+                      memory_format=fmt)
+    torch.maximum(y[:, :, 0:h:2, 0:w:2], y[:, :, 0:h:2, 1:w:2], out=out)
+    torch.maximum(out, y[:, :, 1:h:2, 0:w:2], out=out)
+    torch.maximum(out, y[:, :, 1:h:2, 1:w:2], out=out)
+    # batch norm's own kernel with these statistics, on the maxima
+    return F.relu_(F.batch_norm(out, mean, var, bn.weight, bn.bias, False, 0.0, bn.eps))
 
 
 def chunked_conv_bn(x, conv, bn, pool, *, relu_first=False, chunk=8):

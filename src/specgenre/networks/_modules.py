@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .._layers import chunked_conv_bn
+from .._layers import bn_relu_max_pool2x2, chunked_conv_bn
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -267,8 +267,13 @@ class _ConvBlock(nn.Sequential):
 
     def forward(self, x, lean=False):
         conv, bn, relu = self
-        x = bn(conv(x))
-        kh, kw = min(2, x.shape[-2]), min(2, x.shape[-1])
+        y = conv(x)
+        kh, kw = min(2, y.shape[-2]), min(2, y.shape[-1])
+        if (kh, kw) == (2, 2) and not (torch.is_grad_enabled() and y.requires_grad):
+            # nothing kept for a backward pass (recalibration, validation, prediction):
+            # the maximum before batch norm, normalised at a quarter of the size
+            return bn_relu_max_pool2x2(y, bn)
+        x = bn(y)
         if kh > 1 or kw > 1:
             return _relu_max_pool2d(x, (kh, kw), lean=lean)
         return relu(x)
