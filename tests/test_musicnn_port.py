@@ -12,6 +12,7 @@ multiply restored in the official front end). Tolerances:
   from cancellations, where float32 summation order alone changes digits).
 """
 
+import copy
 import importlib.util
 import os
 import struct
@@ -596,6 +597,52 @@ def test_frontend_training_path_equals_torch_layers(one_torch_thread):
             errors = [float((run(matmul, autocast=True)[0][name] - exact[name]).detach()
                             .abs().max()) for matmul in (False, True)]
             assert errors[1] <= 1.5 * errors[0] + 1e-3, (name, errors)
+    finally:
+        for block in blocks:
+            del block.conv_as_matmul  # back to the class default
+
+
+def test_frontend_recalibration_path_equals_torch_layers(one_torch_thread):
+    """Training mode without gradients (batch-norm recalibration, update_bn): the front
+    end's part-by-part statistics and extremes give torch's layers' outputs and running
+    statistics (float64: to summation order), over batches of odd sizes (parts of
+    _CHUNK patches and a shorter last one) and batch-norm weights of both signs."""
+    from torch.optim.swa_utils import update_bn
+
+    from specgenre.musicnn._models import _CHUNK
+
+    torch.manual_seed(3)
+    net = build_musicnn("MSD_musicnn").double()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.normal_()  # both signs
+    blocks = list(net.body.timbral) + list(net.body.temporal)
+    batches = [torch.rand(n, N_FRAMES, N_MELS, dtype=torch.float64) for n in (2 * _CHUNK + 1, 2)]
+
+    def run(matmul):
+        for block in blocks:
+            block.conv_as_matmul = matmul
+        model = copy.deepcopy(net)
+        torch.manual_seed(0)  # update_bn runs the dropout layers too: the same masks
+        update_bn(batches, model)  # train mode, no gradients, cumulative averages
+        model.train()
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.eval()  # the same output both ways
+        with torch.no_grad():
+            out = model(batches[0])
+        model.eval()
+        return out, dict(model.named_buffers())
+
+    try:
+        out_torch, buffers_torch = run(False)
+        out_ours, buffers_ours = run(True)
+        for name in ("timbral", "temporal", "penultimate", "logits"):
+            torch.testing.assert_close(out_ours[name], out_torch[name], rtol=1e-9, atol=1e-9)
+        for name, buf in buffers_torch.items():
+            torch.testing.assert_close(buffers_ours[name], buf, rtol=1e-9, atol=1e-12,
+                                       msg=lambda m, name=name: f"{name}: {m}")
     finally:
         for block in blocks:
             del block.conv_as_matmul  # back to the class default

@@ -115,6 +115,9 @@ def _bn_relu_conv_max(block, x):
     if block.checkpointing and bn.training:
         # fine-tuning: keep less
         return chunked_conv_bn(x, conv, bn, "last", relu_first=True)
+    if (bn.training and bn.affine and bn.track_running_stats and block.conv_as_matmul
+            and not torch.is_grad_enabled() and not isinstance(x, _AffineInput)):
+        return _batch_stats_max(block, x)
     if bn.training or bn.running_mean is None:
         if not block.conv_as_matmul:
             return bn(F.relu(conv(x))).amax(dim=3)
@@ -135,6 +138,51 @@ def _bn_relu_conv_max(block, x):
     z = z.to(x.dtype) * sign[:, None]
     return F.batch_norm(F.relu(z), bn.running_mean, bn.running_var, bn.weight, bn.bias,
                         False, 0.0, bn.eps)
+
+
+def _batch_stats_max(block, x):
+    """``block.bn(relu(block.conv(x))).max(dim=3).values`` from batch statistics, no gradients.
+
+    Batch-norm recalibration runs the front end in training mode without gradients:
+    the statistics need every value of ``relu(conv(x))``, the output only its
+    extremes over frequency. Here the map is computed :data:`_CHUNK` patches at a
+    time (:func:`_conv_one_channel`), while it is in cache: batch norm's own kernel
+    gives each part's mean and variance (``momentum=1``: its buffers become the
+    part's statistics), which are merged exactly (Chan, Golub and LeVeque), and the
+    part is reduced to its maximum over frequency (its minimum in the channels
+    whose batch-norm weight is negative). Batch norm, a monotone map of each
+    channel, is then applied to those extremes with the batch statistics, and
+    ``block.bn``'s running statistics are updated as it updates them. No full-size
+    map is held, normalised or pooled; the values are the unfused layers' up to the
+    float32 round-off of the statistics.
+    """
+    conv, bn = block.conv, block.bn
+    negative = bn.weight < 0
+    any_negative = bool(negative.any())
+    part_mean = torch.zeros_like(bn.running_mean)
+    part_var = torch.ones_like(bn.running_var)
+    counts, means, variances, highs = [], [], [], []
+    for start in range(0, x.shape[0], _CHUNK):
+        r = F.relu_(_conv_one_channel(x[start:start + _CHUNK], conv))
+        F.batch_norm(r, part_mean, part_var, None, None, True, 1.0, bn.eps)
+        n = r.numel() // r.shape[1]
+        counts.append(n)
+        means.append(part_mean.clone())
+        variances.append(part_var * ((n - 1) / n))  # batch norm's buffer holds the unbiased one
+        if any_negative:  # one pass for both extremes
+            low, high = torch.aminmax(r, dim=3)
+            highs.append(torch.where(negative[:, None], low, high))
+        else:
+            highs.append(r.amax(dim=3))
+        del r
+    # the parts' statistics merged (in float64)
+    sizes = torch.tensor(counts, dtype=torch.float64, device=part_mean.device)[:, None]
+    means, variances = torch.stack(means).double(), torch.stack(variances).double()
+    mean = (sizes * means).sum(0) / sum(counts)
+    var = (sizes * (variances + (means - mean).square())).sum(0) / sum(counts)
+    mean, var = mean.to(part_mean.dtype), var.to(part_mean.dtype)
+    _update_running_stats(bn, mean, var, sum(counts))
+    return F.batch_norm(torch.cat(highs), mean, var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 def _conv_one_channel(x, conv):
