@@ -311,7 +311,10 @@ class SpectrogramCNN(nn.Module):
     ReLU and pooling in the other blocks (:func:`_relu_max_pool2d`) so that
     their full-size ReLU outputs are not kept. The module is channels-last
     (``torch.channels_last``, input included): oneDNN's convolutions,
-    batch norm and pooling run 1.5-2.5x faster so on CPUs.
+    batch norm and pooling run 1.5-2.5x faster so on CPUs. Without gradients
+    (validation, prediction, batch-norm recalibration) a block takes the 2x2
+    maxima of the convolution's output first and normalises a quarter of the
+    values (:func:`~specgenre._layers.bn_relu_max_pool2x2`).
     """
 
     def __init__(self, n_classes, *, in_channels=1, channels=(16, 32, 64, 128), dropout=0.3,
