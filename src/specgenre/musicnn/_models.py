@@ -140,49 +140,80 @@ def _bn_relu_conv_max(block, x):
                         False, 0.0, bn.eps)
 
 
+def _batch_mean_var(values, eps):
+    """``(n, mean, biased variance)`` per column of ``values`` (n, C), float64 results.
+
+    Batch norm's own kernel computes them: with ``momentum=1`` its buffers become the
+    batch mean and the unbiased variance.
+    """
+    mean = torch.zeros(values.shape[1], dtype=torch.promote_types(values.dtype, torch.float32),
+                       device=values.device)
+    var = torch.ones_like(mean)
+    F.batch_norm(values, mean, var, None, None, True, 1.0, eps)
+    n = values.shape[0]
+    return n, mean.double(), var.double() * ((n - 1) / n)
+
+
+def _without_part(whole, part):
+    """``(n, mean, biased variance)`` of a set of values without a part of them (Chan's
+    merge of two parts, solved for the other part), from the same of both."""
+    n, mean, var = whole
+    n_p, mean_p, var_p = part
+    n_d = n - n_p
+    mean_d = (n * mean - n_p * mean_p) / n_d
+    m2_d = n * var - n_p * var_p - (n_d * n_p / n) * (mean_d - mean_p).square()
+    return n_d, mean_d, (m2_d / n_d).clamp_min(0.0)
+
+
 def _batch_stats_max(block, x):
     """``block.bn(relu(block.conv(x))).max(dim=3).values`` from batch statistics, no gradients.
 
     Batch-norm recalibration runs the front end in training mode without gradients:
     the statistics need every value of ``relu(conv(x))``, the output only its
-    extremes over frequency. Here the map is computed :data:`_CHUNK` patches at a
-    time (:func:`_conv_one_channel`), while it is in cache: batch norm's own kernel
-    gives each part's mean and variance (``momentum=1``: its buffers become the
-    part's statistics), which are merged exactly (Chan, Golub and LeVeque), and the
-    part is reduced to its maximum over frequency (its minimum in the channels
-    whose batch-norm weight is negative). Batch norm, a monotone map of each
-    channel, is then applied to those extremes with the batch statistics, and
-    ``block.bn``'s running statistics are updated as it updates them. No full-size
-    map is held, normalised or pooled; the values are the unfused layers' up to the
-    float32 round-off of the statistics.
+    extremes over frequency. Here each patch's map is computed as the inference
+    path computes it (:func:`_gemm_conv`: channels contiguous) and, while it is in
+    cache, batch norm's own kernel gives its mean and variance (:func:`_batch_mean_var`;
+    the outputs the last block of bands repeats are taken out again,
+    :func:`_without_part`), which are merged exactly (Chan, Golub and LeVeque), and
+    the map is reduced to its maximum over frequency (its minimum
+    in the channels whose batch-norm weight is negative, in the same pass). Batch
+    norm, a monotone map of each channel, is then applied to those extremes with the
+    batch statistics, and ``block.bn``'s running statistics are updated as it
+    updates them. No full-size map is held, normalised or pooled; the values are the
+    unfused layers' up to the round-off of the products and the statistics.
     """
     conv, bn = block.conv, block.bn
+    gemm = _gemm_conv(x, conv.weight, conv.bias, conv.padding)
     negative = bn.weight < 0
     any_negative = bool(negative.any())
-    part_mean = torch.zeros_like(bn.running_mean)
-    part_var = torch.ones_like(bn.running_var)
-    counts, means, variances, highs = [], [], [], []
-    for start in range(0, x.shape[0], _CHUNK):
-        r = F.relu_(_conv_one_channel(x[start:start + _CHUNK], conv))
-        F.batch_norm(r, part_mean, part_var, None, None, True, 1.0, bn.eps)
-        n = r.numel() // r.shape[1]
+    band_axis = 1 if gemm.over_bands else 0
+    repeated = slice(gemm.n_out - gemm.block, gemm.full)  # outputs the last block repeats
+    counts, means, variances, extremes = [], [], [], []
+    for i in range(x.shape[0]):
+        z = gemm.patch(i).relu_()  # (rows, outputs, C)
+        n, mean, var = _batch_mean_var(z.view(-1, z.shape[2]), bn.eps)
+        if gemm.full < gemm.n_out:  # take the repeated outputs' values out again
+            n, mean, var = _without_part(
+                (n, mean, var), _batch_mean_var(z[:, repeated].reshape(-1, z.shape[2]), bn.eps))
         counts.append(n)
-        means.append(part_mean.clone())
-        variances.append(part_var * ((n - 1) / n))  # batch norm's buffer holds the unbiased one
+        means.append(mean)
+        variances.append(var)
         if any_negative:  # one pass for both extremes
-            low, high = torch.aminmax(r, dim=3)
-            highs.append(torch.where(negative[:, None], low, high))
+            low, high = torch.aminmax(z, dim=band_axis)
+            extreme = torch.where(negative, low, high)
         else:
-            highs.append(r.amax(dim=3))
-        del r
-    # the parts' statistics merged (in float64)
-    sizes = torch.tensor(counts, dtype=torch.float64, device=part_mean.device)[:, None]
-    means, variances = torch.stack(means).double(), torch.stack(variances).double()
+            extreme = z.amax(dim=band_axis)
+        extremes.append(extreme if gemm.over_bands else gemm.distinct(extreme[None])[0])
+        del z
+    # the patches' statistics merged (in float64)
+    sizes = torch.tensor(counts, dtype=torch.float64, device=bn.running_mean.device)[:, None]
+    means, variances = torch.stack(means), torch.stack(variances)
     mean = (sizes * means).sum(0) / sum(counts)
     var = (sizes * (variances + (means - mean).square())).sum(0) / sum(counts)
-    mean, var = mean.to(part_mean.dtype), var.to(part_mean.dtype)
+    mean, var = mean.to(bn.running_mean.dtype), var.to(bn.running_mean.dtype)
     _update_running_stats(bn, mean, var, sum(counts))
-    return F.batch_norm(torch.cat(highs), mean, var, bn.weight, bn.bias, False, 0.0, bn.eps)
+    extreme = torch.stack(extremes).transpose(1, 2)  # (B, C, T)
+    return F.batch_norm(extreme, mean, var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 def _conv_one_channel(x, conv):
@@ -253,20 +284,47 @@ def _band_windows(plane, kt, width, block, n_out):
     return windows
 
 
-def _conv_max_gemm(x, weight, bias, padding):
-    """``conv2d(x, weight, bias, padding=padding).amax(dim=3)`` as matrix products, ``(B, C, T)``.
+class _GemmConv(NamedTuple):
+    """A one-channel convolution of a batch as one matrix product per patch (see
+    :func:`_gemm_conv`); :meth:`patch` gives patch ``i``'s output."""
 
-    ``x`` is ``(B, 1, T, F)`` and ``weight`` ``(C, 1, kt, kf)``. Per patch, windows of
-    ``kt`` x ``block + kf - 1`` values (one row each) times :func:`_toeplitz` give
-    ``block`` outputs at once: one large matrix product instead of a convolution of one
-    input channel, and the max reduces an outer axis (contiguous channels) instead of the
-    innermost one. Timbral kernels (``kf > 1``) take blocks of bands; temporal ones
-    (``kf == 1``) are run on the transposed patch, blocks of frames, with the max over the
-    rows (bands). Under ``torch.autocast`` the product runs in the autocast dtype (windows
-    cut from the input already cast: half the bytes).
+    xp: torch.Tensor  # the padded input (B, rows, axis-1 length), transposed if temporal
+    matrix: torch.Tensor  # _toeplitz's weights
+    bias: torch.Tensor
+    kt: int
+    width: int
+    block: int
+    n_out: int  # outputs along the blocked axis
+    full: int  # ... of them in whole blocks (the last block overlaps the one before)
+    over_bands: bool  # timbral: blocks of bands, rows are frames; temporal: the reverse
+
+    def patch(self, i):
+        """``(rows, n_blocks * block, C)``: the convolution of patch ``i`` (blocks as in
+        :func:`_band_windows`: when ``full < n_out`` the last block repeats outputs)."""
+        windows = _band_windows(self.xp[i], self.kt, self.width, self.block, self.n_out)
+        z = torch.addmm(self.bias, windows.reshape(-1, self.kt * self.width), self.matrix)
+        return z.view(windows.shape[0], -1, self.bias.shape[0] // self.block)
+
+    def distinct(self, z):
+        """``z`` of :meth:`patch` without the repeated outputs, ``(rows, n_out, C)``."""
+        if self.full == self.n_out:
+            return z
+        return torch.cat([z[:, :self.full], z[:, z.shape[1] - (self.n_out - self.full):]], dim=1)
+
+
+def _gemm_conv(x, weight, bias, padding):
+    """``conv2d(x, weight, bias, padding=padding)`` of ``x`` ``(B, 1, T, F)`` as products.
+
+    ``weight`` is ``(C, 1, kt, kf)``. Per patch, windows of ``kt`` x ``block + kf - 1``
+    values (one row each) times :func:`_toeplitz` give ``block`` outputs at once: one
+    large matrix product instead of a convolution of one input channel, with the
+    channels contiguous, so that a maximum over frequency reduces an outer axis.
+    Timbral kernels (``kf > 1``) take blocks of bands; temporal ones (``kf == 1``) are
+    run on the transposed patch, blocks of frames, one band per row. Under
+    ``torch.autocast`` the product runs in the autocast dtype (windows cut from the
+    input already cast: half the bytes).
     """
     channels, _, kt, kf = weight.shape
-    n_batch = x.shape[0]
     kind = x.device.type
     dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
     xp = F.pad(x[:, 0], (padding[1], padding[1], padding[0], padding[0]))
@@ -276,22 +334,23 @@ def _conv_max_gemm(x, weight, bias, padding):
         kt, kf = 1, kt
     n_out = xp.shape[2] - kf + 1
     block = min(_FREQ_BLOCK, n_out)
-    width = block + kf - 1
-    matrix = _toeplitz(weight, block).to(dtype)
-    bias = bias.repeat(block).to(dtype)
-    xp = xp.to(dtype)
     full = (n_out - block) // block * block + block  # outputs of the whole blocks
+    return _GemmConv(xp.to(dtype), _toeplitz(weight, block).to(dtype),
+                     bias.repeat(block).to(dtype), kt, block + kf - 1, block, n_out, full,
+                     over_bands)
+
+
+def _conv_max_gemm(x, weight, bias, padding):
+    """``conv2d(x, weight, bias, padding=padding).amax(dim=3)`` as matrix products, ``(B, C, T)``.
+
+    The products of :func:`_gemm_conv`; the max reduces the bands, an outer axis
+    (the rows of a temporal kernel's transposed patch, the blocks of a timbral one).
+    """
+    conv = _gemm_conv(x, weight, bias, padding)
     out = []
-    for i in range(n_batch):
-        windows = _band_windows(xp[i], kt, width, block, n_out)
-        z = torch.addmm(bias, windows.reshape(-1, kt * width), matrix)
-        z = z.view(windows.shape[0], -1, channels)  # (rows, n_blocks * block, C)
-        if over_bands:
-            out.append(z.amax(dim=1))  # (T, C)
-        else:
-            z = z.amax(dim=0)
-            out.append(torch.cat([z[:full], z[z.shape[0] - (n_out - full):]])
-                       if full < n_out else z)
+    for i in range(x.shape[0]):
+        z = conv.patch(i)
+        out.append(z.amax(dim=1) if conv.over_bands else conv.distinct(z.amax(dim=0)[None])[0])
     return torch.stack(out).transpose(1, 2)
 
 
