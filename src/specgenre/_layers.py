@@ -169,12 +169,38 @@ def _update_running_stats(bn, mean, var, n):
     bn.running_var.mul_(1.0 - factor).add_(var * (n / max(n - 1, 1)), alpha=factor)
 
 
+def merged_mean_var(counts, means, variances):
+    """``(mean, biased variance)`` of the union of parts, from each part's, in float64.
+
+    ``counts`` are the parts' sizes; ``means`` and ``variances`` (biased) their
+    per-channel statistics, stacked ``(parts, C)`` or a list of ``(C,)`` tensors.
+    Chan, Golub and LeVeque's pairwise formula, for all parts at once.
+    """
+    means = torch.stack(list(means)).double()
+    variances = torch.stack(list(variances)).double()
+    sizes = torch.as_tensor(counts, dtype=torch.float64, device=means.device)[:, None]
+    total = float(sum(counts))
+    mean = (sizes * means).sum(0) / total
+    return mean, (sizes * (variances + (means - mean).square())).sum(0) / total
+
+
+def without_part(whole, part):
+    """``(n, mean, biased variance)`` of a set of values without a part of them, from
+    the same of both: :func:`merged_mean_var` of two parts, solved for the other."""
+    n, mean, var = whole
+    n_p, mean_p, var_p = part
+    n_d = n - n_p
+    mean_d = (n * mean - n_p * mean_p) / n_d
+    m2_d = n * var - n_p * var_p - (n_d * n_p / n) * (mean_d - mean_p).square()
+    return n_d, mean_d, (m2_d / n_d).clamp_min(0.0)
+
+
 def _channel_mean_var(y, max_elements=1 << 18):
     """Per-channel mean and biased variance of ``y`` (N, C, H, W), in float32.
 
     A float32 copy of ``max_elements`` values at a time (a buffer that stays in
-    the core's cache), each part's exact two-pass mean and variance merged as
-    Chan, Golub and LeVeque do: float32 accuracy from bfloat16 input, without the
+    the core's cache), each part's exact two-pass mean and variance merged by
+    :func:`merged_mean_var`: float32 accuracy from bfloat16 input, without the
     full-size normalised output that batch norm writes when it is asked for its
     statistics. ``y`` is read through its ``(N * H * W, C)`` view when channels-last.
     """
@@ -182,52 +208,41 @@ def _channel_mean_var(y, max_elements=1 << 18):
     rows = y.permute(0, 2, 3, 1).reshape(-1, c)  # a view of channels-last memory
     step = max(1, max_elements // c)
     buf = torch.empty((min(step, len(rows)), c), dtype=torch.float32, device=y.device)
-    count = 0
-    mean = torch.zeros(c, dtype=torch.float32, device=y.device)
-    m2 = torch.zeros_like(mean)
+    counts, means, variances = [], [], []
     for start in range(0, len(rows), step):
         part = buf[:min(step, len(rows) - start)]
         part.copy_(rows[start:start + step])
-        k = len(part)
-        part_mean = part.mean(dim=0)
-        part_m2 = part.sub_(part_mean).square_().sum(dim=0)
-        delta = part_mean - mean
-        total = count + k
-        mean += delta * (k / total)
-        m2 += part_m2 + delta.square() * (count * k / total)
-        count = total
-    return mean, m2 / count
+        counts.append(len(part))
+        means.append(part.mean(dim=0))
+        variances.append(part.sub_(means[-1]).square_().mean(dim=0))
+    mean, var = merged_mean_var(counts, means, variances)
+    return mean.float(), var.float()
 
 
 def bn_relu_max_pool2x2(y, bn):
     """``relu(max_pool2d(bn(y), 2))`` without gradients, the maximum taken before batch norm.
 
-    Where a channel's batch-norm map ``scale * y + shift`` is increasing
-    (``scale >= 0``), it commutes with the maximum: the 2x2 maxima of ``y`` are
+    Where a channel's batch-norm weight is >= 0, its map is increasing and
+    commutes with the maximum: the 2x2 maxima of ``y`` are
     taken first (four strided views, no indices) and normalised at a quarter of
     the size. In training mode the batch statistics come from
     :func:`_channel_mean_var` and ``bn``'s running statistics are updated as
     ``bn(y)`` updates them. The values are those of the unfused layers (the same
     float32 map of the same maxima, rounded once to ``y``'s dtype); a channel with
-    ``scale < 0`` sends the whole layer through them. For the forward passes that
+    a negative weight sends the whole layer through them. For the forward passes that
     keep nothing for a backward pass: batch-norm recalibration, validation,
     prediction. ``y`` is (N, C, H, W) with ``H, W >= 2``; an odd last row or
     column is dropped, as :func:`F.max_pool2d` drops it.
     """
-    batch_stats = bn.training or bn.running_mean is None
-    if batch_stats:
+    if bn.training or bn.running_mean is None:  # batch statistics
         mean, var = _channel_mean_var(y)
         if bn.training and bn.track_running_stats:
             _update_running_stats(bn, mean, var, y.numel() // y.shape[1])
     else:
         mean, var = bn.running_mean, bn.running_var
-    scale = torch.rsqrt(var + bn.eps)
-    if bn.weight is not None:
-        scale = scale * bn.weight
-    shift = -mean * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias
-    if not bool((scale >= 0).all()):  # a decreasing map would turn maxima into minima
+    # batch norm's map of a channel, weight * (y - mean) / sqrt(var + eps) + bias, is
+    # decreasing where the weight is negative: its maxima would be minima there
+    if bn.weight is not None and bool((bn.weight < 0).any()):
         z = F.batch_norm(y, mean, var, bn.weight, bn.bias, False, 0.0, bn.eps)
         return F.relu(F.max_pool2d(z, 2))
     n, c, h, w = y.shape

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._layers import _update_running_stats, chunked_conv_bn
+from .._layers import _update_running_stats, chunked_conv_bn, merged_mean_var, without_part
 
 __all__ = ["MusicnnNet", "VggNet", "BN_EPS", "MUSICNN_LAYERS", "VGG_LAYERS"]
 
@@ -157,17 +157,6 @@ def _batch_mean_var(values, eps):
     return n, mean.double(), var.double() * ((n - 1) / n)
 
 
-def _without_part(whole, part):
-    """``(n, mean, biased variance)`` of a set of values without a part of them (Chan's
-    merge of two parts, solved for the other part), from the same of both."""
-    n, mean, var = whole
-    n_p, mean_p, var_p = part
-    n_d = n - n_p
-    mean_d = (n * mean - n_p * mean_p) / n_d
-    m2_d = n * var - n_p * var_p - (n_d * n_p / n) * (mean_d - mean_p).square()
-    return n_d, mean_d, (m2_d / n_d).clamp_min(0.0)
-
-
 def _batch_stats_max(block, x):
     """``block.bn(relu(block.conv(x))).max(dim=3).values`` from batch statistics, no gradients.
 
@@ -177,7 +166,8 @@ def _batch_stats_max(block, x):
     path computes it (:func:`_gemm_conv`: channels contiguous) and, while it is in
     cache, batch norm's own kernel gives its mean and variance (:func:`_batch_mean_var`;
     the outputs the last block of bands repeats are taken out again,
-    :func:`_without_part`), which are merged exactly (Chan, Golub and LeVeque), and
+    :func:`~specgenre._layers.without_part`), which are merged exactly
+    (:func:`~specgenre._layers.merged_mean_var`), and
     the map is reduced to its maximum over frequency (its minimum
     in the channels whose batch-norm weight is negative, in the same pass). Batch
     norm, a monotone map of each channel, is then applied to those extremes with the
@@ -196,7 +186,7 @@ def _batch_stats_max(block, x):
         z = gemm.patch(i).relu_()  # (rows, outputs, C)
         n, mean, var = _batch_mean_var(z.view(-1, z.shape[2]), bn.eps)
         if gemm.full < gemm.n_out:  # take the repeated outputs' values out again
-            n, mean, var = _without_part(
+            n, mean, var = without_part(
                 (n, mean, var), _batch_mean_var(z[:, repeated].reshape(-1, z.shape[2]), bn.eps))
         counts.append(n)
         means.append(mean)
@@ -208,11 +198,7 @@ def _batch_stats_max(block, x):
             extreme = z.amax(dim=band_axis)
         extremes.append(extreme if gemm.over_bands else gemm.distinct(extreme[None])[0])
         del z
-    # the patches' statistics merged (in float64)
-    sizes = torch.tensor(counts, dtype=torch.float64, device=bn.running_mean.device)[:, None]
-    means, variances = torch.stack(means), torch.stack(variances)
-    mean = (sizes * means).sum(0) / sum(counts)
-    var = (sizes * (variances + (means - mean).square())).sum(0) / sum(counts)
+    mean, var = merged_mean_var(counts, means, variances)
     mean, var = mean.to(bn.running_mean.dtype), var.to(bn.running_mean.dtype)
     _update_running_stats(bn, mean, var, sum(counts))
     extreme = torch.stack(extremes).transpose(1, 2)  # (B, C, T)
