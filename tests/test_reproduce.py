@@ -398,16 +398,38 @@ def test_outputs_are_dropped_after_the_last_row_that_needs_them(clips, monkeypat
                     ("xgboost_30s", 0, 0)]
 
 
+def test_every_rows_front_step_is_computed_once_per_sample():
+    """Every study row starts with a step that declares one output per sample
+    (``_per_sample_output``), so reproduce computes it once and feeds the folds item
+    numbers instead of decoding their waveforms again."""
+    from specgenre._cache import _front_path
+
+    uncached = [name for name in ALL_ROWS if _front_path(make_row(name))[1] is None]
+    assert uncached == []
+
+
 @pytest.mark.skipif(importlib.util.find_spec("musicnn") is None,
                     reason="official musicnn weights not installed")
-def test_musicnn_rows_fed_item_numbers_score_as_with_waveforms():
-    """The 30 s and 3 s musicnn rows: embeddings computed once per clip and segment
-    give the scores of embedding every fold's clips again (cache=False)."""
+def test_musicnn_rows_fed_item_numbers_score_as_with_waveforms(monkeypatch):
+    """The 30 s and 3 s musicnn rows: embeddings (or fine-tuning's patches) computed
+    once per clip and segment give the scores of computing them from every fold's
+    clips again (cache=False)."""
     b = make_genre_clips(6, genres=["classical", "metal"], duration=6.0, random_state=1)
     X, y = b.data, np.asarray(b.target)
-    rows = ["musicnn_msd_svm_30s", "musicnn_msd_3s_mv", "musicnn_msd_3s_prob"]
-    keyed = evaluate_rows(rows, X, y, cv=2)
-    plain = evaluate_rows(rows, X, y, cv=2, cache=False)
+    rows = ["musicnn_msd_svm_30s", "musicnn_msd_3s_mv", "musicnn_msd_3s_prob",
+            "musicnn_finetune_3s_prob"]
+    params = {"max_epochs": 1, "valid_fraction": None}
+    fed = {}
+    fit_fold = evaluation._fit_fold
+
+    def spy(est, row, train, X_test, threads=None):
+        fed.setdefault(row.name, []).append(np.asarray(train[0]).shape[1:])
+        return fit_fold(est, row, train, X_test, threads)
+
+    monkeypatch.setattr(evaluation, "_fit_fold", spy)
+    keyed = evaluate_rows(rows, X, y, cv=2, params=params)
+    assert fed["musicnn_finetune_3s_prob"] == [(1,), (1,)]  # item numbers, no waveforms
+    plain = evaluate_rows(rows, X, y, cv=2, params=params, cache=False)
     for a, b in zip(keyed, plain):
         assert (a.status, b.status) == ("ok", "ok"), (a.row, a.message, b.message)
         assert a.scores == b.scores, a.row

@@ -1,9 +1,11 @@
 """Front-step outputs computed once per clip (or 3 s segment) across folds and rows.
 
 The front step of a row (:class:`~specgenre.SpectrogramTransformer`,
-:class:`~specgenre.FeatureExtractor`, :class:`~specgenre.musicnn.MusicnnEmbedding`)
-learns nothing from the data: its output for one sample depends on that
-sample and on the step's parameters only. :class:`_TransformCache` keeps
+:class:`~specgenre.FeatureExtractor`, :class:`~specgenre.musicnn.MusicnnEmbedding`,
+:class:`~specgenre.musicnn.MusicnnPatches`) learns nothing from the data: its
+output for one sample depends on that sample and on the step's parameters
+only. A transformer declares this with the class attribute
+``_per_sample_output = True``; only such a first pipeline step is cached. :class:`_TransformCache` keeps
 those outputs, keyed by the step's setting, the shape of its input and a
 hash of the input itself, for the length of one evaluation run;
 :class:`_CachedFront` stands in for the front step of a row and looks its
@@ -34,20 +36,6 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 _LIVE = weakref.WeakValueDictionary()  # token -> the cache of that token in this process
 
 
-def _front_types():
-    from .features import FeatureExtractor
-    from .spectrogram import SpectrogramTransformer
-
-    types = [SpectrogramTransformer, FeatureExtractor]
-    try:  # the musicnn embedding is computed per clip from fixed pretrained weights
-        from .musicnn import MusicnnEmbedding
-    except ImportError:
-        pass
-    else:
-        types.append(MusicnnEmbedding)
-    return tuple(types)
-
-
 def _front_path(est):
     """``(param path, transformer)`` of a row's cacheable front step, or ``(None, None)``."""
     from sklearn.pipeline import Pipeline
@@ -59,7 +47,7 @@ def _front_path(est):
         prefix += "estimator__"
         est = est.estimator
     name, step = est.steps[0]
-    if isinstance(step, _front_types()):
+    if getattr(step, "_per_sample_output", False):
         return prefix + name, step
     return None, None
 

@@ -412,6 +412,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     0.354
     """
 
+    _per_sample_output = True  # one output per sample, nothing learned: see _cache
+
     _constraints = {
         "sr": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [numbers.Integral, None],

@@ -299,6 +299,8 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
     ((1, 1, 128, 130), dtype('float32'), 0.0, -80.0)
     """
 
+    _per_sample_output = True  # one output per sample, nothing learned: see _cache
+
     _constraints = {
         "scale": [StrOptions({"db", "mel"})],
         "sr": [Interval(numbers.Integral, 1, None, closed="left")],

@@ -236,6 +236,8 @@ class MusicnnEmbedding(TransformerMixin, BaseEstimator):
     (2, 200)
     """
 
+    _per_sample_output = True  # one output per sample, nothing learned: see _cache
+
     _constraints = {
         "model": [StrOptions(set(MUSICNN_MODELS))],
         "layer": [str],

@@ -55,6 +55,8 @@ class MusicnnPatches(TransformerMixin, BaseEstimator):
     MusicnnClassifier : fine-tunes musicnn on these patches.
     """
 
+    _per_sample_output = True  # one output per sample, nothing learned: see _cache
+
     _constraints = {
         "sr": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [numbers.Integral, None],
