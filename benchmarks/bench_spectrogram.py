@@ -24,7 +24,10 @@ times each scale's routes one after the other (study, librosa, specgenre,
 specgenre float64), ``--repeat`` rounds in all.
 
 The table gives, per 30 s track, the best CPU milliseconds over the rounds
-(and their median), the best wall milliseconds, and the speed-up in CPU
+(and their median), the best wall milliseconds, the share of the best
+round's CPU time spent in the kernel (mostly page faults on memory the
+process has not touched before, which a virtual machine can make costly),
+and the speed-up in CPU
 time over the study route and over the plain librosa loop (ratio of the
 best times; in brackets the lowest and highest ratio within one round).
 The next lines give specgenre's CPU time split (load, segment,
@@ -143,10 +146,11 @@ def route_specgenre(paths, scale, timings=None, fft_dtype="float32"):
 
 
 def timed(func):
-    """``(result, CPU seconds, wall seconds)`` of ``func()``."""
-    wall, cpu = time.perf_counter(), time.process_time()
+    """``(result, CPU seconds, wall seconds, kernel CPU seconds)`` of ``func()``."""
+    wall, cpu, kernel = time.perf_counter(), time.process_time(), os.times().system
     result = func()
-    return result, time.process_time() - cpu, time.perf_counter() - wall
+    return (result, time.process_time() - cpu, time.perf_counter() - wall,
+            os.times().system - kernel)
 
 
 def fft_per_frame(repeat):
@@ -228,16 +232,18 @@ def main(argv=None):
     }
     cpu = {(r, s): [] for r in ROUTES for s in SCALES}
     wall = {(r, s): [] for r in ROUTES for s in SCALES}
+    kernel = {(r, s): [] for r in ROUTES for s in SCALES}
     last = {}
     for _ in range(args.repeat):
         for scale in SCALES:
             for route in ROUTES:
-                last[route, scale], c, w = timed(lambda r=route, s=scale: runs[r](s))
+                last[route, scale], c, w, k = timed(lambda r=route, s=scale: runs[r](s))
                 cpu[route, scale].append(c / n * 1e3)
                 wall[route, scale].append(w / n * 1e3)
+                kernel[route, scale].append(k / c if c else 0.0)
 
     print(f"{'route':<22} {'scale':<6} {'CPU ms':>8} {'(median)':>9} {'wall ms':>8} "
-          f"{'vs study (CPU)':>20} {'vs librosa (CPU)':>22}")
+          f"{'kernel':>7} {'vs study (CPU)':>20} {'vs librosa (CPU)':>22}")
     for scale in SCALES:
         study = np.array(cpu[ROUTES[0], scale])
         plain = np.array(cpu[ROUTES[1], scale])
@@ -246,6 +252,7 @@ def main(argv=None):
             vs_study, vs_plain = study / c, plain / c
             print(f"{route:<22} {scale:<6} {c.min():8.1f} {np.median(c):9.1f} "
                   f"{min(wall[route, scale]):8.1f} "
+                  f"{kernel[route, scale][int(c.argmin())]:7.0%} "
                   f"{study.min() / c.min():6.1f}x ({vs_study.min():4.1f}-{vs_study.max():4.1f}x) "
                   f"{plain.min() / c.min():7.2f}x ({vs_plain.min():4.2f}-{vs_plain.max():4.2f}x)")
     print()
