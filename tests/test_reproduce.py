@@ -331,6 +331,20 @@ def test_the_next_rows_folds_reach_the_pool_while_a_rows_last_folds_run(clips, m
     assert ("resnet18_scratch_3s_mv_db", 3, 3) in state["cnn_30s_mel"]
 
 
+def _watch_fold_fits(monkeypatch):
+    """``{row: [(shape of a training sample, dtype of the test samples)]}``, one entry
+    per fold fitted in this process, filled as :func:`evaluate_rows` runs."""
+    fed = {}
+    fit_fold = evaluation._fit_fold
+
+    def spy(est, row, train, X_test, threads=None):
+        fed.setdefault(row.name, []).append((np.asarray(train[0]).shape[1:], X_test.dtype))
+        return fit_fold(est, row, train, X_test, threads)
+
+    monkeypatch.setattr(evaluation, "_fit_fold", spy)
+    return fed
+
+
 def test_folds_are_fed_item_numbers_and_score_as_with_waveforms(clips, monkeypatch):
     """The front steps' outputs are computed once, before the folds, which then get no
     waveforms: the same scores, predictions and probabilities as recomputing them in
@@ -344,14 +358,7 @@ def test_folds_are_fed_item_numbers_and_score_as_with_waveforms(clips, monkeypat
         return {"max_epochs": 1, "valid_fraction": None, "freq_pool": 8,
                 "n_estimators": 3}
 
-    fed = {}
-    fit_fold = evaluation._fit_fold
-
-    def spy(est, row, train, X_test, threads=None):
-        fed.setdefault(row.name, []).append((np.asarray(train[0]).shape[1:], X_test.dtype))
-        return fit_fold(est, row, train, X_test, threads)
-
-    monkeypatch.setattr(evaluation, "_fit_fold", spy)
+    fed = _watch_fold_fits(monkeypatch)
     keyed = evaluate_rows(rows, X, y, cv=2, params=small, track_ids=ids)
     # one column of item numbers per sample; the MV row reused the Prob row's fits
     assert fed == {name: [((1,), np.dtype(np.int64))] * 2
@@ -419,16 +426,10 @@ def test_musicnn_rows_fed_item_numbers_score_as_with_waveforms(monkeypatch):
     rows = ["musicnn_msd_svm_30s", "musicnn_msd_3s_mv", "musicnn_msd_3s_prob",
             "musicnn_finetune_3s_prob"]
     params = {"max_epochs": 1, "valid_fraction": None}
-    fed = {}
-    fit_fold = evaluation._fit_fold
-
-    def spy(est, row, train, X_test, threads=None):
-        fed.setdefault(row.name, []).append(np.asarray(train[0]).shape[1:])
-        return fit_fold(est, row, train, X_test, threads)
-
-    monkeypatch.setattr(evaluation, "_fit_fold", spy)
+    fed = _watch_fold_fits(monkeypatch)
     keyed = evaluate_rows(rows, X, y, cv=2, params=params)
-    assert fed["musicnn_finetune_3s_prob"] == [(1,), (1,)]  # item numbers, no waveforms
+    # one column of item numbers per sample, no waveforms
+    assert fed["musicnn_finetune_3s_prob"] == [((1,), np.dtype(np.int64))] * 2
     plain = evaluate_rows(rows, X, y, cv=2, params=params, cache=False)
     for a, b in zip(keyed, plain):
         assert (a.status, b.status) == ("ok", "ok"), (a.row, a.message, b.message)

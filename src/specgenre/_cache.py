@@ -5,11 +5,11 @@ The front step of a row (:class:`~specgenre.SpectrogramTransformer`,
 :class:`~specgenre.musicnn.MusicnnPatches`) learns nothing from the data: its
 output for one sample depends on that sample and on the step's parameters
 only. A transformer declares this with the class attribute
-``_per_sample_output = True``; only such a first pipeline step is cached. :class:`_TransformCache` keeps
-those outputs, keyed by the step's setting, the shape of its input and a
-hash of the input itself, for the length of one evaluation run;
-:class:`_CachedFront` stands in for the front step of a row and looks its
-outputs up there.
+``_per_sample_output = True``; only such a first pipeline step is cached.
+:class:`_TransformCache` keeps those outputs, keyed by the step's setting,
+the shape of its input and a hash of the input itself, for the length of one
+evaluation run; :class:`_CachedFront` stands in for the front step of a row
+and looks its outputs up there.
 
 A cache never travels with its tables: pickled (to a fold worker, or back
 from one inside a fitted model) it is a token, which unpickles to the live
