@@ -32,9 +32,12 @@ time over the study route and over the plain librosa loop (ratio of the
 best times; in brackets the lowest and highest ratio within one round).
 The next lines give specgenre's CPU time split (load, segment,
 spectrogram; best over the rounds) and its largest difference to librosa
-in dB over all segments. The last lines time the FFT alone (CPU time per
+in dB over all segments. The next lines time the FFT alone (CPU time per
 frame): scipy's (pocketfft) against torch's (MKL where torch has it), which
-SpectrogramTransformer uses.
+SpectrogramTransformer uses. The last lines give the CPU time of the first
+writes to a fresh 128 MiB array, per MiB: from ``np.empty`` (on Linux, numpy
+advises huge pages for it) and from ``specgenre._memory.empty`` (ordinary
+pages, as the library's large results use).
 
 Usage::
 
@@ -175,6 +178,28 @@ def fft_per_frame(repeat):
     return out
 
 
+def first_write_cost(repeat, mib=128, pause=2.0):
+    """CPU ms per MiB of the first writes to a fresh array: ``np.empty`` vs specgenre's.
+
+    numpy advises huge pages for arrays of 4 MiB or more on Linux; specgenre's
+    large results use ordinary pages (``specgenre._memory``). Each array is
+    written once after ``pause`` seconds (so memory freed a moment before is not
+    simply reused) and freed; best and median of ``repeat`` rounds, and the
+    kernel's share of the best.
+    """
+    from specgenre import _memory
+
+    shape = (mib << 20) // 4
+    out = {}
+    for _ in range(repeat):
+        for name, alloc in (("np.empty", lambda: np.empty(shape, np.float32)),
+                            ("specgenre", lambda: _memory.empty(shape, np.float32))):
+            time.sleep(pause)
+            _, c, _, k = timed(lambda a=alloc: a().fill(1.0))
+            out.setdefault(name, []).append((c / mib * 1e3, k / c if c else 0.0))
+    return out
+
+
 def load_line(when):
     if not hasattr(os, "getloadavg"):
         return f"load average at {when}: not available on this system"
@@ -268,6 +293,12 @@ def main(argv=None):
     print("FFT alone, CPU us per frame (best of 20-call runs of 390 frames):")
     for (n_fft, dtype, name), us in fft_per_frame(args.repeat).items():
         print(f"  n_fft {n_fft} {dtype} {name:<6} {us:6.2f}")
+    print()
+    print("First writes to a fresh 128 MiB float32 array, CPU ms per MiB (best, median; kernel "
+          "share of the best):")
+    for name, runs in first_write_cost(args.repeat).items():
+        ms, share = min(runs)
+        print(f"  {name:<10} {ms:6.2f} {np.median([r[0] for r in runs]):6.2f}  {share:4.0%}")
     print()
     print(load_line("end"))
     tmp.cleanup()

@@ -70,6 +70,23 @@ def test_without_overlap_segments_concatenate_to_the_clip_prefix(case):
     assert 0 <= X.shape[1] - n_seg * seg < seg
 
 
+def test_segments_that_tile_the_clips_are_a_read_only_view_others_a_copy():
+    X = np.arange(2 * 12, dtype=np.float32).reshape(2, 12)
+    expected = X.reshape(6, 4)
+    tiles = ClipSegmenter(4.0, sr=1).fit_transform(X)
+    np.testing.assert_array_equal(tiles, expected)
+    assert np.shares_memory(tiles, X) and not tiles.flags.writeable
+    for segments, clips in [
+        (ClipSegmenter(4.0, sr=1, hop_seconds=2.0).fit_transform(X), X),  # overlapping
+        (ClipSegmenter(5.0, sr=1).fit_transform(X), X),  # a tail left over
+        (ClipSegmenter(4.0, sr=1).fit_transform(np.asfortranarray(X)), None),  # F-ordered
+    ]:
+        assert segments.flags.c_contiguous and segments.flags.writeable
+        assert clips is None or not np.shares_memory(segments, clips)
+    np.testing.assert_array_equal(ClipSegmenter(4.0, sr=1).fit_transform(np.asfortranarray(X)),
+                                  expected)
+
+
 def test_gtzan_sizes():
     # 30 s at 22050 Hz and GTZAN's common 661794-sample length both give ten 3 s segments
     for n in (661500, 661794):

@@ -33,6 +33,8 @@ import weakref
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
+from . import _memory
+
 _LIVE = weakref.WeakValueDictionary()  # token -> the cache of that token in this process
 
 
@@ -156,7 +158,7 @@ class _TransformCache:
         keys = _keys(X)
         table, n_new = self._compute_missing(transformer, X, keys)
         self.reused += len(keys) - n_new
-        return np.stack([table[key] for key in keys])
+        return _memory.stack([table[key] for key in keys])
 
     def fill(self, transformer, X):
         """Compute (once) the outputs of ``transformer`` for ``X``; the keys of its samples.
@@ -186,7 +188,7 @@ class _TransformCache:
         """The stored outputs of ``keys`` (bytes) in the table ``table_key``, stacked."""
         table = self._tables[table_key]
         self.reused += len(keys)
-        return np.stack([table[key] for key in keys])
+        return _memory.stack([table[key] for key in keys])
 
     def update(self, tables):
         """Add outputs handed over by :meth:`tables_for` (in a fold worker)."""

@@ -24,6 +24,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from . import _memory
 from ._parallel import chunk_slices, parallel_map
 from ._validation import Interval, StrOptions, validate_call, validate_params
 
@@ -366,7 +367,7 @@ def _load(paths, *, sr, duration, min_duration, pad_mode, on_error, n_jobs, prog
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    X = np.empty((len(paths), n_samples), dtype=np.float32)
+    X = _memory.empty((len(paths), n_samples), np.float32)
     errors = [None] * len(paths)
     workers = min(effective_n_jobs(n_jobs), len(paths))
     with tqdm(total=len(paths), desc="loading audio", unit="track", disable=not progress,
@@ -418,7 +419,7 @@ def _load_equal_lengths(paths, *, sr, min_samples, on_error, n_jobs, progress):
                 f"{n_samples} samples and {path!r} has {len(w)} (at sr={sr}); set "
                 "duration to trim or pad them."
             )
-    X = np.empty((len(waves), n_samples), dtype=np.float32)
+    X = _memory.empty((len(waves), n_samples), np.float32)
     for row, (_, w) in zip(X, waves, strict=True):
         row[:] = w
     return AudioBatch(X, kept, errors)

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import validate_data
 
+from . import _memory
 from ._validation import Interval, validate_params
 
 
@@ -144,7 +145,12 @@ class ClipSegmenter(TransformerMixin, BaseEstimator):
         seg, hop = self.segment_length_, self.hop_length_
         windows = np.lib.stride_tricks.sliding_window_view(X, seg, axis=1)[:, ::hop]
         n_clips, n_seg = windows.shape[:2]
-        segments = np.ascontiguousarray(windows.reshape(n_clips * n_seg, seg))
+        if hop == seg and X.shape[1] == n_seg * seg and X.flags.c_contiguous:
+            # segments that tile the clips exactly: a (read-only) view of X, no copy
+            segments = windows.reshape(n_clips * n_seg, seg)
+        else:
+            segments = _memory.empty((n_clips * n_seg, seg), np.float32)
+            segments.reshape(n_clips, n_seg, seg)[...] = windows
         clip_index = np.repeat(np.arange(n_clips), n_seg)
         return segments, clip_index
 

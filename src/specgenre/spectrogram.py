@@ -8,6 +8,7 @@ from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _memory
 from ._parallel import chunk_slices, parallel_map
 from ._spectrogram_input import check_spectrograms
 from ._torchutil import torch_threads
@@ -176,7 +177,7 @@ def _spectrogram_block(X, *, scale, sr, n_fft, hop_length, n_mels, top_db, fft_d
     bands = _mel_bands(sr, n_fft, n_mels) if scale == "mel" else None
     n_out = n_bins if scale == "db" else n_mels
 
-    out = np.empty((m, 1, n_out, n_frames), dtype=np.float32)
+    out = _memory.empty((m, 1, n_out, n_frames), np.float32)
     bufs = _buffers(rows, n, n_fft, hop_length, n_frames, chunk, fft_dtype, np.float32)
     for i in range(0, m, rows):
         S = out[i : i + rows, 0]
@@ -437,10 +438,13 @@ class SpectrogramTransformer(TransformerMixin, BaseEstimator):
         with torch_threads(1):
             parts = parallel_map(func, [X[s] for s in slices], n_jobs=self.n_jobs,
                                  progress=self.progress, desc="spectrograms", prefer="threads")
-        if self.dtype != "float32":  # part by part: no float32 copy of the whole output
-            for i, part in enumerate(parts):
-                parts[i] = part.astype(self.dtype)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        if len(parts) == 1 and self.dtype == "float32":
+            return parts[0]
+        # one result, filled and converted part by part (no float32 copy of the whole)
+        out = _memory.empty((len(X),) + parts[0].shape[1:], self.dtype)
+        for s, part in zip(slices, parts, strict=True):
+            out[s] = part
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
