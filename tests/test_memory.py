@@ -91,6 +91,18 @@ def test_stack_is_numpys_stack():
         _memory.stack([rows[0], rows[1][:, :5]])
 
 
+def test_concatenate_is_numpys_concatenate():
+    rng = np.random.default_rng(3)
+    parts = [rng.standard_normal((n, 187, 96)).astype(np.float32) for n in (40, 1, 0, 25)]
+    for arrays in (parts, parts[1:2], [np.arange(3), np.arange(2.0)]):
+        ours, numpys = _memory.concatenate(arrays), np.concatenate(arrays)
+        assert ours.dtype == numpys.dtype and ours.flags.c_contiguous
+        np.testing.assert_array_equal(ours, numpys)
+    for bad in ([], [np.float32(1)], [parts[0], parts[0][:, :5]]):
+        with pytest.raises(ValueError):
+            _memory.concatenate(bad)
+
+
 @on_linux
 def test_numpys_own_large_arrays_are_the_ones_advised(monkeypatch):
     # the reason for _memory: without it, numpy's large arrays carry the advice

@@ -66,3 +66,13 @@ def stack(arrays):
     dtype = np.result_type(*{np.asarray(a).dtype for a in arrays})
     out = empty((len(arrays),) + np.shape(arrays[0]), dtype)
     return np.stack(arrays, out=out)
+
+
+def concatenate(arrays):
+    """:func:`numpy.concatenate` of arrays along their first axis, into :func:`empty`."""
+    arrays = [np.asarray(a) for a in arrays]
+    if not arrays or any(a.ndim == 0 for a in arrays):
+        return np.concatenate(arrays)  # numpy's error
+    dtype = np.result_type(*{a.dtype for a in arrays})
+    out = empty((sum(len(a) for a in arrays),) + arrays[0].shape[1:], dtype)
+    return np.concatenate(arrays, out=out)

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .. import _memory
 from .._parallel import parallel_map
 from .._precision import PRECISIONS, autocast
 from .._validation import Interval, StrOptions, validate_params
@@ -85,7 +86,7 @@ def _clip_patches(X, sr, n_jobs):
 
     parts = parallel_map(one, list(X), n_jobs=n_jobs, prefer="threads")
     clip_index = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
-    return np.concatenate(parts), clip_index
+    return _memory.concatenate(parts), clip_index
 
 
 def _patch_stats(net, patches, layer, batch_size, device, precision="fp32"):

@@ -27,6 +27,7 @@ import numbers
 
 import numpy as np
 
+from .. import _memory
 from ..audio import resample
 
 __all__ = [
@@ -163,4 +164,4 @@ def musicnn_patches_batch(Y, sr):
     if not out:
         return np.empty((0, N_FRAMES, N_MELS), np.float32), np.empty(0, np.int64)
     clip_index = np.repeat(np.arange(len(out), dtype=np.int64), [len(p) for p in out])
-    return np.concatenate(out), clip_index
+    return _memory.concatenate(out), clip_index
