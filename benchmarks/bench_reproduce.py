@@ -36,7 +36,6 @@ to reproduce (for the network rows)::
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -69,15 +68,17 @@ def measure(data, n, rows, cv, max_epochs=None, memory_saving=False):
         if memory_saving:
             command += ["--memory-saving"]
         load = os.getloadavg()[0]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        # wait4: the usage of this child alone (getrusage(RUSAGE_CHILDREN) would
+        # give the largest peak of every child so far)
+        _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # ru_maxrss of the children: the largest child so far (KiB on Linux); runs go from
-    # small to large, so it is this run's own peak
-    return after.ru_maxrss * 1024 / 1e9, wall, cpu, (load, os.getloadavg()[0])
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, command)
+    cpu = usage.ru_utime + usage.ru_stime
+    return usage.ru_maxrss * 1024 / 1e9, wall, cpu, (load, os.getloadavg()[0])  # KiB on Linux
 
 
 def memory_main(args):
